@@ -1,0 +1,1 @@
+"""The ``mailseal`` command and its sub-commands (layer 4)."""

@@ -1,0 +1,214 @@
+"""``mailseal check``: validate the configuration and every file it refers to.
+
+Like ``postfix check``, but about what mailseal needs: main.cf and master.cf
+parse and every value has its type; certificate and key files are readable,
+PEM, matching, not expired, and the key is not readable by others; CA files
+load; every lookup table explicitly configured opens (index present, regexps
+compile); queue and data directories exist; every inet service name resolves
+to a port. Problems print as ``check: error: FILE, line N: ...`` (or
+``warning``); the exit status is 1 when there is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from mailseal.cli import context
+from mailseal.config.errors import ConfigError, Location
+from mailseal.config.kinds import TableListKind
+from mailseal.config.loader import LoadedConfig, load_config
+from mailseal.config.mastercf import MasterService, inet_port, known_port
+from mailseal.config.model import PARAMS, Config
+from mailseal.config.tables import TableError, open_table
+from mailseal.tls.certs import inspect_pair
+
+__all__ = ["Finding", "check_directory", "register", "run"]
+
+PROGRAM = "check"
+
+# (certificate parameter, key parameter) pairs, server and client side.
+_PAIRS = (
+    ("smtpd_tls_cert_file", "smtpd_tls_key_file"),
+    ("smtpd_tls_eccert_file", "smtpd_tls_eckey_file"),
+    ("smtp_tls_cert_file", "smtp_tls_key_file"),
+    ("smtp_tls_eccert_file", "smtp_tls_eckey_file"),
+)
+_CA_FILES = ("smtpd_tls_CAfile", "smtp_tls_CAfile")
+_CA_PATHS = ("smtpd_tls_CApath", "smtp_tls_CApath")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``error`` stops the server from running as configured."""
+
+    severity: str
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return f"{PROGRAM}: {self.severity}: {where}{self.message}"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="validate main.cf, master.cf and every file they refer to",
+        description="Validate the configuration and the files it refers to; exit 1 on errors.",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    now = datetime.datetime.now(datetime.UTC)
+    findings = check_directory(args.config_dir, context.system_hostname(), now)
+    for finding in findings:
+        print(finding)
+    errors = sum(f.severity == "error" for f in findings)
+    if errors:
+        return 1
+    print(f"{PROGRAM}: {args.config_dir}: configuration is usable")
+    return 0
+
+
+def check_directory(directory: str, hostname: str, now: datetime.datetime) -> list[Finding]:
+    """Every finding about the configuration in ``directory``."""
+    try:
+        loaded = load_config(directory, hostname)
+    except ConfigError as error:
+        return [Finding("error", error.message, error.location)]
+    findings = [Finding("warning", w.message, w.location) for w in loaded.warnings]
+    seen: set[tuple[str, str]] = set()
+    for config in _all_configs(loaded):
+        for finding in _check_config(config, now):
+            key = (finding.severity, finding.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    findings += _check_services(loaded)
+    return findings
+
+
+def _all_configs(loaded: LoadedConfig) -> Iterator[Config]:
+    yield loaded.base
+    for service in loaded.master.services:
+        if service.overrides:
+            yield loaded.service_config(service)
+
+
+def _check_config(config: Config, now: datetime.datetime) -> Iterator[Finding]:
+    yield from _check_certificates(config, now)
+    yield from _check_server_tls(config)
+    yield from _check_tables(config)
+    yield from _check_directories(config)
+
+
+def _where(config: Config, name: str) -> Location | None:
+    setting = config.setting(name)
+    return setting.location if setting else None
+
+
+def _check_certificates(config: Config, now: datetime.datetime) -> Iterator[Finding]:
+    pairs = [(c, k, config.expanded(c), config.expanded(k)) for c, k in _PAIRS]
+    chains = (
+        ("smtpd_tls_chain_files", config.smtpd_tls_chain_files),
+        ("smtp_tls_chain_files", config.smtp_tls_chain_files),
+    )
+    pairs += [(name, name, f, f) for name, files in chains for f in files]
+    for cert_name, _key_name, cert_file, key_file in pairs:
+        if not cert_file:
+            continue
+        report = inspect_pair(cert_file, key_file or cert_file, now=now)
+        where = _where(config, cert_name)
+        yield from (Finding("error", f"{cert_name}: {e}", where) for e in report.errors)
+        yield from (Finding("warning", f"{cert_name}: {w}", where) for w in report.warnings)
+    for name in _CA_FILES:
+        path = config.expanded(name)
+        if path:
+            yield from _check_ca_file(name, path, _where(config, name))
+    for name in _CA_PATHS:
+        path = config.expanded(name)
+        if path and not Path(path).is_dir():
+            yield Finding("error", f"{name}: {path} is not a directory", _where(config, name))
+
+
+def _check_ca_file(name: str, path: str, where: Location | None) -> Iterator[Finding]:
+    try:
+        x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except OSError as error:
+        yield Finding("error", f"{name}: cannot read {path}: {error.strerror}", where)
+    except ValueError:
+        yield Finding("error", f"{name}: no PEM certificate found in {path}", where)
+
+
+def _check_server_tls(config: Config) -> Iterator[Finding]:
+    has_certificate = bool(
+        config.smtpd_tls_cert_file or config.smtpd_tls_eccert_file or config.smtpd_tls_chain_files
+    )
+    if has_certificate:
+        return
+    level = config.smtpd_tls_security_level
+    if level == "encrypt" or config.smtpd_tls_wrappermode:
+        why = "smtpd_tls_wrappermode = yes" if config.smtpd_tls_wrappermode else "level encrypt"
+        yield Finding(
+            "error",
+            f"{why} needs a server certificate: set smtpd_tls_cert_file and "
+            "smtpd_tls_key_file, or smtpd_tls_chain_files",
+            _where(config, "smtpd_tls_security_level") or _where(config, "smtpd_tls_wrappermode"),
+        )
+    elif level == "may":
+        yield Finding(
+            "warning",
+            "smtpd_tls_security_level = may without a certificate: STARTTLS will not be offered",
+            _where(config, "smtpd_tls_security_level"),
+        )
+
+
+def _check_tables(config: Config) -> Iterator[Finding]:
+    for name, param in PARAMS.items():
+        if not isinstance(param.kind, TableListKind) or config.setting(name) is None:
+            continue
+        refs: tuple[Any, ...] = config.value_of(name)  # type: ignore[assignment]
+        for ref in refs:
+            try:
+                table = open_table(ref)
+            except TableError as error:
+                yield Finding("error", f"{name}: {error}", _where(config, name))
+                continue
+            for warning in table.warnings:
+                yield Finding("warning", f"{name}: {warning}", _where(config, name))
+
+
+def _check_directories(config: Config) -> Iterator[Finding]:
+    for name in ("queue_directory", "data_directory"):
+        path = config.expanded(name)
+        if not Path(path).is_dir():
+            yield Finding("warning", f"{name}: {path} does not exist yet", _where(config, name))
+
+
+def _check_services(loaded: LoadedConfig) -> Iterator[Finding]:
+    for service in loaded.master.services:
+        if service.type == "inet":
+            yield from _check_inet_name(service, loaded.service_config(service))
+
+
+def _check_inet_name(service: MasterService, config: Config) -> Iterator[Finding]:
+    try:
+        _host, port = inet_port(service.name)
+    except ValueError as error:
+        yield Finding("error", str(error), service.location)
+        return
+    if port.isdigit() or known_port(port, config.known_tcp_ports) is not None:
+        return
+    try:
+        socket.getservbyname(port, "tcp")
+    except OSError:
+        yield Finding("error", f"unknown service: {port}/tcp", service.location)

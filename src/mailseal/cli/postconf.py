@@ -1,0 +1,194 @@
+"""``mailseal postconf``: show and edit the configuration with Postfix's postconf(1) output.
+
+``postconf`` prints every parameter in effect as ``name = value``; ``-n``
+only those set in main.cf; ``-d`` the defaults; ``-h`` values alone; ``-x``
+with ``$name`` expanded; ``NAME ...`` just those. ``-e 'name = value'`` edits
+main.cf in place (comments and order kept), ``-X`` removes, ``-#`` comments
+out. ``-M`` lists master.cf services and ``-P`` their ``-o`` overrides.
+Output is sorted by name, as Postfix sorts it, so ``diff`` against a Postfix
+host's ``postconf -n`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from mailseal.cli import context
+from mailseal.cli.report import fatal, warn
+from mailseal.config.errors import ConfigError
+from mailseal.config.loader import MAIN_CF, LoadedConfig
+from mailseal.config.maincf import edit_main_cf, parse_assignment, write_atomically
+from mailseal.config.mastercf import format_service
+from mailseal.config.model import PARAMS, Config, default_text
+
+__all__ = [
+    "defaults_listing",
+    "override_listing",
+    "parameter_listing",
+    "register",
+    "run",
+    "service_listing",
+]
+
+PROGRAM = "postconf"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "postconf",
+        help="show or edit main.cf / master.cf (Postfix postconf syntax)",
+        description="Show or edit the configuration, with the output of Postfix's postconf.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-n", action="store_true", help="only parameters set in main.cf")
+    mode.add_argument("-d", action="store_true", help="default values")
+    mode.add_argument("-e", action="store_true", help="edit main.cf: arguments are name=value")
+    mode.add_argument("-X", action="store_true", help="remove the named parameters from main.cf")
+    mode.add_argument("-#", dest="comment", action="store_true", help="comment out parameters")
+    mode.add_argument("-M", action="store_true", help="master.cf services")
+    mode.add_argument("-P", action="store_true", help="master.cf -o overrides per service")
+    parser.add_argument("-h", dest="values_only", action="store_true", help="values only")
+    parser.add_argument("-x", dest="expand", action="store_true", help="expand $name in values")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="parameters (or assignments)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.d:
+        facts = context.system_facts(args.config_dir)
+        _print_lines(defaults_listing(Config({}, facts), args.names, args.values_only))
+        return 0
+    if args.e or args.X or args.comment:
+        return _edit(args)
+    loaded = context.load(args.config_dir)
+    for warning in loaded.warnings:
+        warn(PROGRAM, str(warning))
+    if args.M:
+        _print_lines(service_listing(loaded, args.names))
+    elif args.P:
+        _print_lines(override_listing(loaded, args.names))
+    else:
+        lines = parameter_listing(
+            loaded,
+            args.names,
+            non_default=args.n,
+            expanded=args.expand,
+            values_only=args.values_only,
+        )
+        _print_lines(lines)
+    return 0
+
+
+def defaults_listing(config: Config, names: Iterable[str], values_only: bool) -> list[str]:
+    """``postconf -d`` lines: each parameter's default as main.cf text."""
+    chosen = list(names) or list(PARAMS)
+    lines = []
+    for name in chosen:
+        param = PARAMS.get(name)
+        if param is None:
+            warn(PROGRAM, f"{name}: unknown parameter")
+            continue
+        value = default_text(param, config.facts, config.expanded)
+        lines.append(_render(name, value, values_only))
+    return lines
+
+
+def parameter_listing(
+    loaded: LoadedConfig,
+    names: Iterable[str],
+    *,
+    non_default: bool = False,
+    expanded: bool = False,
+    values_only: bool = False,
+) -> list[str]:
+    """``postconf [-n] [-x] [-h] [NAME...]`` lines, sorted by name unless names are given."""
+    config = loaded.base
+    chosen = list(names)
+    if not chosen:
+        explicit = set(loaded.main.settings())
+        chosen = sorted(explicit if non_default else explicit | set(PARAMS))
+    value_of: Callable[[str], str] = config.expanded if expanded else _raw_text(config)
+    lines = []
+    for name in chosen:
+        if name not in PARAMS and config.setting(name) is None:
+            warn(PROGRAM, f"{name}: unknown parameter")
+            continue
+        lines.append(_render(name, value_of(name), values_only))
+    return lines
+
+
+def _raw_text(config: Config) -> Callable[[str], str]:
+    return lambda name: config.raw(name) or ""
+
+
+def service_listing(loaded: LoadedConfig, wanted: Iterable[str] = ()) -> list[str]:
+    """``postconf -M [service[/type]...]`` lines."""
+    wanted = list(wanted)
+    return [
+        format_service(s)
+        for s in loaded.master.services
+        if not wanted or s.name in wanted or s.key in wanted
+    ]
+
+
+def override_listing(loaded: LoadedConfig, wanted: Iterable[str] = ()) -> list[str]:
+    """``postconf -P [service/type[/name]...]`` lines: ``service/type/name = value``."""
+    wanted = list(wanted)
+    lines = []
+    for service in loaded.master.services:
+        # Postfix prints each service's parameters sorted by name, the last -o winning.
+        for name, setting in sorted(service.settings().items()):
+            key = f"{service.key}/{name}"
+            if wanted and not any(key == w or key.startswith(w + "/") for w in wanted):
+                continue
+            lines.append(_render(key, setting.value, values_only=False))
+    return lines
+
+
+def _edit(args: argparse.Namespace) -> int:
+    path = str(Path(args.config_dir) / MAIN_CF)
+    changes: dict[str, str | None] = {}
+    for text in args.names:
+        if args.e:
+            assignment = parse_assignment(text)
+            if assignment is None:
+                fatal(PROGRAM, f"missing '=' after attribute name: \"{text}\"")
+            changes[assignment[0]] = assignment[1]
+        else:
+            changes[text] = None
+    try:
+        original = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        fatal(PROGRAM, f"open {path}: {error.strerror or error}")
+    edited, warnings = edit_main_cf(original, path, changes, comment_out=args.comment)
+    for warning in warnings:
+        warn(PROGRAM, str(warning))
+    write_atomically(path, edited)
+    _check_after_edit(args.config_dir)
+    return 0
+
+
+def _check_after_edit(config_dir: str) -> None:
+    """Tell the admin at once when an edit left a value mailseal cannot use."""
+    try:
+        loaded = context.load(config_dir)
+    except ConfigError as error:
+        warn(PROGRAM, str(error))
+        return
+    for warning in loaded.warnings:
+        warn(PROGRAM, str(warning))
+
+
+def _render(name: str, value: str, values_only: bool) -> str:
+    if values_only:
+        return value
+    return f"{name} = {value}" if value else f"{name} ="
+
+
+def _print_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        sys.stdout.write(line + "\n")

@@ -1,0 +1,1 @@
+"""The Postfix-compatible configuration: parameter table, main.cf, master.cf, lookup tables."""

@@ -1,0 +1,1 @@
+"""The parameter table, one module per family; ``mailseal.config.model.Config`` joins them."""

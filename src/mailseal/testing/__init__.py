@@ -1,0 +1,4 @@
+"""Helpers for mailseal's own tests (and for anyone testing against mailseal).
+
+Production code never imports this package.
+"""

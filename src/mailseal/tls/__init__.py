@@ -1,0 +1,1 @@
+"""Everything that knows TLS: certificates, contexts, levels, policy, log phrasing."""
