@@ -42,7 +42,9 @@ def register(commands: Any) -> None:
         "postconf",
         help="show or edit main.cf / master.cf (Postfix postconf syntax)",
         description="Show or edit the configuration, with the output of Postfix's postconf.",
+        add_help=False,  # -h means "values only", as in Postfix
     )
+    parser.add_argument("--help", action="help", help="show this help message and exit")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("-n", action="store_true", help="only parameters set in main.cf")
     mode.add_argument("-d", action="store_true", help="default values")

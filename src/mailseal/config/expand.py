@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections.abc import Callable
 
-__all__ = ["ExpansionError", "compare_levels", "expand", "references"]
+__all__ = ["ExpansionError", "check_syntax", "compare_levels", "expand", "references"]
 
 # mac_expand.c stops at 100 levels of nesting: "unreasonable macro call nesting".
 _MAX_DEPTH = 100
@@ -33,6 +33,11 @@ class ExpansionError(ValueError):
 def expand(text: str, lookup: Lookup) -> str:
     """Expand every ``$`` form in ``text``; ``lookup(name)`` gives a raw value or None."""
     return _Expander(lookup).expand(text, 0)
+
+
+def check_syntax(text: str) -> None:
+    """Raise ExpansionError if ``text`` itself is malformed (references not followed)."""
+    _Expander(lambda _name: None, visit_all=True).expand(text, 0)
 
 
 def references(text: str) -> set[str]:

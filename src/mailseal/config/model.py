@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mailseal.config.errors import ConfigError, Setting
-from mailseal.config.expand import ExpansionError, expand
+from mailseal.config.expand import ExpansionError, check_syntax, expand
 from mailseal.config.facts import SystemFacts
 from mailseal.config.param import Computed, Param
 from mailseal.config.params.identity import IdentityParams
@@ -51,6 +51,13 @@ class Config(
         object.__setattr__(self, "_settings", dict(settings))
         object.__setattr__(self, "_facts", facts)
         object.__setattr__(self, "_values", {})
+        # Blame a malformed "$" form on the line that holds it, not on the first
+        # parameter whose default happens to refer to it.
+        for name, setting in self._settings.items():
+            try:
+                check_syntax(setting.value)
+            except ExpansionError as error:
+                raise ConfigError(f"{name}: {error}", setting.location) from None
         for param in PARAMS.values():
             self._values[param.name] = self._parse(param)
 

@@ -75,6 +75,8 @@ def inspect_pair(cert_path: str, key_path: str, *, now: datetime.datetime) -> Pa
     errors: list[str] = []
     warnings: list[str] = []
     certificate = _load_certificate(cert_path, errors)
+    if certificate is None and key_path == cert_path:
+        return PairReport(tuple(errors), ())  # one unreadable file, one message
     key = _load_key(key_path, errors)
     if key is not None:
         mode = Path(key_path).stat().st_mode

@@ -112,7 +112,7 @@ class SystemParams:
         "Unprivileged account that owns the queue and runs most services.",
     )
     setgid_group: Param[str] = Param(
-        StrKind(nonempty=True),
+        StrKind(),
         "mailseal",
         "Group that local submission and queue inspection commands run as.",
     )
@@ -240,4 +240,19 @@ class SystemParams:
     )
     biff: Param[bool] = Param(
         BoolKind(), "yes", "Notify logged-in users of new mail through the comsat service."
+    )
+    sendmail_path: Param[str] = Param(
+        StrKind(), "/usr/sbin/sendmail", "Where the sendmail-compatible command is installed."
+    )
+    newaliases_path: Param[str] = Param(
+        StrKind(), "/usr/bin/newaliases", "Where the newaliases command is installed."
+    )
+    mailq_path: Param[str] = Param(
+        StrKind(), "/usr/bin/mailq", "Where the mailq command is installed."
+    )
+    debugger_command: Param[str] = Param(
+        StrKind(),
+        "",
+        "Command run to attach a debugger to a daemon started with -D (accepted, unused).",
+        raw=True,
     )

@@ -33,6 +33,7 @@ from mailseal.config.tables.base import (
     TableError,
     open_table,
     register_type,
+    table_ref,
 )
 from mailseal.config.tables.index import INDEX_SUFFIXES, build_index, delete_key, index_path
 from mailseal.config.tables.source import SourceEntry, parse_source
@@ -60,4 +61,5 @@ __all__ = [
     "regexp",
     "register_type",
     "split_extension",
+    "table_ref",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "TableError",
     "open_table",
     "register_type",
+    "table_ref",
 ]
 
 
@@ -118,19 +119,25 @@ def register_type(*names: str) -> Callable[[Opener], Opener]:
     return register
 
 
+def table_ref(ref: TableRef | str) -> TableRef:
+    """``ref`` as a ``TableRef``; TableError (Postfix's wording) when it is not ``type:name``."""
+    if isinstance(ref, TableRef):
+        return ref
+    try:
+        return TableRef.parse(ref)
+    except ValueError:
+        raise TableError(
+            f'open dictionary: expecting "type:name" form instead of "{ref}"'
+        ) from None
+
+
 def open_table(ref: TableRef | str, *, strict: bool = False) -> Table:
     """Open the table ``ref`` (``"hash:/etc/x"`` or a ``TableRef``).
 
     Raises ``TableError`` for an unsupported type, a missing file or index,
     or a syntax error Postfix also treats as fatal (``inline:`` without '=').
     """
-    if isinstance(ref, str):
-        try:
-            ref = TableRef.parse(ref)
-        except ValueError:
-            raise TableError(
-                f'open dictionary: expecting "type:name" form instead of "{ref}"'
-            ) from None
+    ref = table_ref(ref)
     opener = TABLE_TYPES.get(ref.type)
     if opener is None:
         raise TableError(f"unsupported dictionary type: {ref.type}")

@@ -37,7 +37,14 @@ from pathlib import Path
 
 from mailseal.config.errors import ConfigWarning
 from mailseal.config.kinds import TableRef
-from mailseal.config.tables.base import Diagnostics, Table, TableError, register_type
+from mailseal.config.tables.base import (
+    TABLE_TYPES,
+    Diagnostics,
+    Table,
+    TableError,
+    register_type,
+    table_ref,
+)
 from mailseal.config.tables.source import SourceEntry, parse_source
 
 __all__ = [
@@ -106,7 +113,9 @@ def index_path(ref: TableRef) -> str:
 
 def _indexed_ref(ref: TableRef | str) -> TableRef:
     """Parse ``ref`` and check that its type is one with an index file."""
-    ref = TableRef.parse(ref) if isinstance(ref, str) else ref
+    ref = table_ref(ref)
+    if ref.type not in TABLE_TYPES:
+        raise TableError(f"unsupported dictionary type: {ref.type}")
     if ref.type not in INDEX_SUFFIXES:
         raise TableError(
             f"unsupported dictionary type: {ref.type} does not support bulk-mode creation."

@@ -136,33 +136,44 @@ def compile_rules(
             else:
                 diagnostics.skip("ignoring ENDIF without matching IF", line.location)
             continue
-        try:
-            pattern = parse_pattern(rest)
-            if keyword == "if":
-                if pattern.rest:
-                    diagnostics.warn(
-                        f'ignoring extra text after IF statement: "{pattern.rest}"',
-                        line.location,
-                    )
-                rule = Rule(pattern.condition, None, line.location)
+        rule = _compile_line(
+            keyword == "if",
+            rest,
+            line.location,
+            parse_pattern=parse_pattern,
+            make_template=make_template,
+            diagnostics=diagnostics,
+        )
+        if rule is not None:
+            if rule.template is None:
                 open_ifs.append(rule)
-            else:
-                rule = Rule(
-                    pattern.condition,
-                    make_template(pattern, line.location, diagnostics),
-                    line.location,
-                )
-        except RuleError as skipped:
-            diagnostics.skip(f"{skipped}: skipping this rule", line.location)
-            if keyword != "if":
-                continue
-            rule = Rule(_never, None, line.location)
-            open_ifs.append(rule)
-        rules.append(rule)
+            rules.append(rule)
     for rule in open_ifs:
         rule.end = len(rules)
         diagnostics.skip("IF has no matching ENDIF", rule.location)
     return rules
+
+
+def _compile_line(
+    is_if: bool,
+    text: str,
+    location: Location,
+    *,
+    parse_pattern: Callable[[str], Pattern[S]],
+    make_template: Callable[[Pattern[S], Location, Diagnostics], Template],
+    diagnostics: Diagnostics,
+) -> Rule[S] | None:
+    """One ``if`` or result rule; None for a result rule that had to be skipped."""
+    try:
+        pattern = parse_pattern(text)
+        if not is_if:
+            return Rule(pattern.condition, make_template(pattern, location, diagnostics), location)
+        if pattern.rest:
+            diagnostics.warn(f'ignoring extra text after IF statement: "{pattern.rest}"', location)
+        return Rule(pattern.condition, None, location)
+    except RuleError as error:
+        diagnostics.skip(f"{error}: skipping this rule", location)
+        return Rule(_never, None, location) if is_if else None
 
 
 def rule_lines(ref: TableRef, diagnostics: Diagnostics) -> Iterator[LogicalLine]:
