@@ -110,3 +110,32 @@ def test_check_reads_chain_files_with_key_first(tmp_path: Path) -> None:
         main.write(f"smtpd_tls_chain_files = {chain}\n")
     now = datetime.datetime.now(datetime.UTC)
     assert [f for f in check_directory(str(directory), HOST, now) if f.severity == "error"] == []
+
+
+def test_check_resolves_service_names_like_postfix(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    with (directory / "master.cf").open("a") as master:
+        # known_tcp_ports knows these (Postfix 3.6+); /etc/services is the fallback.
+        master.write("smtp inet n - n - - smtpd\n")
+        master.write("submission inet n - n - - smtpd\n")
+        master.write("127.0.0.1:smtps inet n - n - - smtpd\n")
+        master.write("[::1]:submissions inet n - n - - smtpd\n")
+        master.write("bogus-name inet n - n - - smtpd\n")
+    now = datetime.datetime.now(datetime.UTC)
+    errors = [str(f) for f in check_directory(str(directory), HOST, now) if f.severity == "error"]
+    line = len((directory / "master.cf").read_text().splitlines())
+    assert errors == [
+        f"check: error: {directory}/master.cf, line {line}: unknown service: bogus-name/tcp"
+    ]
+
+
+def test_unknown_override_in_master_cf_is_an_unused_parameter(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    with (directory / "master.cf").open("a") as master:
+        master.write("2526 inet n - n - - smtpd\n  -o smtpd_tls_securitylevel=encrypt\n")
+    result = run_mailseal("-c", str(directory), "postconf", "-n")
+    line = len((directory / "master.cf").read_text().splitlines()) - 1
+    assert result.stderr == (
+        f"postconf: warning: {directory}/master.cf, line {line}: "
+        "unused parameter: smtpd_tls_securitylevel=encrypt\n"
+    )

@@ -23,11 +23,11 @@ from cryptography import x509
 
 from mailseal.cli import context
 from mailseal.config.errors import ConfigError, Location
-from mailseal.config.kinds import TableListKind
+from mailseal.config.kinds import ListKind, TableListKind, TableRef
 from mailseal.config.loader import LoadedConfig, load_config
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import PARAMS, Config
-from mailseal.config.tables import TableError, open_table
+from mailseal.config.tables import TABLE_TYPES, TableError, open_table
 from mailseal.tls.certs import inspect_pair
 
 __all__ = ["Finding", "check_directory", "register", "run"]
@@ -173,18 +173,46 @@ def _check_server_tls(config: Config) -> Iterator[Finding]:
 
 
 def _check_tables(config: Config) -> Iterator[Finding]:
+    """Open every table that main.cf or ``-o`` names explicitly (defaults are not ours)."""
     for name, param in PARAMS.items():
-        if not isinstance(param.kind, TableListKind) or config.setting(name) is None:
+        if config.setting(name) is None:
             continue
-        refs: tuple[Any, ...] = config.value_of(name)  # type: ignore[assignment]
+        if isinstance(param.kind, TableListKind):
+            refs: tuple[TableRef, ...] = config.value_of(name)  # type: ignore[assignment]
+        elif isinstance(param.kind, ListKind):
+            refs = _tables_in_list(config.value_of(name))  # type: ignore[arg-type]
+        else:
+            continue
         for ref in refs:
-            try:
-                table = open_table(ref)
-            except TableError as error:
-                yield Finding("error", f"{name}: {error}", _where(config, name))
-                continue
-            for warning in table.warnings:
-                yield Finding("warning", f"{name}: {warning}", _where(config, name))
+            yield from _check_table(name, ref, _where(config, name))
+
+
+def _tables_in_list(items: tuple[str, ...]) -> tuple[TableRef, ...]:
+    """Tables inside a mixed list such as ``check_client_access hash:/etc/x`` or mynetworks.
+
+    Only types mailseal has are taken: ``inet:127.0.0.1:10023`` after
+    ``check_policy_service`` is an address, not a table.
+    """
+    refs = []
+    for item in items:
+        try:
+            ref = TableRef.parse(item)
+        except ValueError:
+            continue
+        if ref.type in TABLE_TYPES:
+            refs.append(ref)
+    return tuple(refs)
+
+
+def _check_table(name: str, ref: TableRef, where: Location | None) -> Iterator[Finding]:
+    try:
+        table = open_table(ref)
+    except TableError as error:
+        yield Finding("error", f"{name}: {error}", where)
+        return
+    with table:
+        for warning in table.warnings:
+            yield Finding("warning", f"{name}: {warning}", where)
 
 
 def _check_directories(config: Config) -> Iterator[Finding]:
