@@ -21,7 +21,12 @@ from mailseal.cli import context
 from mailseal.cli.report import fatal, warn
 from mailseal.config.errors import ConfigError
 from mailseal.config.loader import MAIN_CF, LoadedConfig
-from mailseal.config.maincf import edit_main_cf, parse_assignment, write_atomically
+from mailseal.config.maincf import (
+    edit_main_cf,
+    parse_assignment,
+    read_config_text,
+    write_atomically,
+)
 from mailseal.config.mastercf import format_service
 from mailseal.config.model import PARAMS, Config, default_text
 
@@ -162,10 +167,7 @@ def _edit(args: argparse.Namespace) -> int:
             changes[assignment[0]] = assignment[1]
         else:
             changes[text] = None
-    try:
-        original = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        fatal(PROGRAM, f"open {path}: {error.strerror or error}")
+    original = read_config_text(path)
     edited, warnings = edit_main_cf(original, path, changes, comment_out=args.comment)
     for warning in warnings:
         warn(PROGRAM, str(warning))

@@ -32,6 +32,7 @@ __all__ = [
     "logical_lines",
     "parse_assignment",
     "parse_main_cf",
+    "read_config_text",
     "read_main_cf",
     "write_atomically",
 ]
@@ -118,15 +119,19 @@ def parse_main_cf(text: str, path: str) -> MainCf:
     return MainCf(path, tuple(entries), tuple(warnings))
 
 
-def read_main_cf(path: str) -> MainCf:
-    """Read and parse the main.cf at ``path`` (ConfigError when it cannot be read)."""
+def read_config_text(path: str) -> str:
+    """The text of a configuration file, or a ConfigError saying why it cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"open {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
-    return parse_main_cf(text, path)
+
+
+def read_main_cf(path: str) -> MainCf:
+    """Read and parse the main.cf at ``path`` (ConfigError when it cannot be read)."""
+    return parse_main_cf(read_config_text(path), path)
 
 
 def edit_main_cf(

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from mailseal.config.errors import ConfigError, Location, Setting
-from mailseal.config.maincf import logical_lines, parse_assignment
+from mailseal.config.maincf import logical_lines, parse_assignment, read_config_text
 
 __all__ = [
     "SERVICE_TYPES",
@@ -138,13 +137,7 @@ def parse_master_cf(text: str, path: str) -> MasterCf:
 
 def read_master_cf(path: str) -> MasterCf:
     """Read and parse the master.cf at ``path`` (ConfigError when it cannot be read)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"open {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
-    return parse_master_cf(text, path)
+    return parse_master_cf(read_config_text(path), path)
 
 
 def format_service(service: MasterService) -> str:
