@@ -1,6 +1,5 @@
 """``mailseal postmap``: building, querying and listing tables, compared with Postfix's postmap."""
 
-import argparse
 import io
 import shutil
 import subprocess
@@ -10,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailseal.cli import postmap
-from mailseal.cli.report import CommandError
+from mailseal.cli.main import main
 from mailseal.testing.process import run_mailseal
 
 REAL_POSTMAP = "/usr/sbin/postmap"
@@ -49,20 +47,14 @@ Result = tuple[int, str, str]
 
 @pytest.fixture
 def in_process(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> Callable[..., Result]:
     """Run the postmap sub-command in this process: (status, stdout, stderr)."""
 
     def run(*args: str, stdin: str = "") -> Result:
-        parser = argparse.ArgumentParser(prog="mailseal")
-        postmap.register(parser.add_subparsers(dest="command", required=True))
-        parsed = parser.parse_args(["postmap", *args])
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        try:
-            status = parsed.handler(parsed)
-        except CommandError as error:
-            print(error, file=sys.stderr)
-            status = 1
+        # No main.cf in the config directory: postmap uses the table's defaults.
+        status = main(["-c", str(tmp_path / "no-config"), "postmap", *args])
         out = capsys.readouterr()
         return status, out.out, out.err
 
@@ -239,3 +231,18 @@ def test_hash_answers_match_postfix(
     for key in KEYS["texthash:aliases"]:
         status, out, _ = in_process("-q", key, "hash:aliases")
         assert (status, out) == real_postmap("-q", key, "hash:aliases", cwd=theirs), key
+
+
+def test_bare_file_name_uses_default_database_type_of_main_cf(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "main.cf").write_text("default_database_type = lmdb\n")
+    (tmp_path / "access").write_text("example.com REJECT\n")
+    result = run_mailseal("-c", str(config), "postmap", str(tmp_path / "access"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "access.lmdb").is_file()
+    assert not (tmp_path / "access.db").exists()
+    query = run_mailseal(
+        "-c", str(config), "postmap", "-q", "example.com", f"lmdb:{tmp_path}/access"
+    )
+    assert query.stdout == "REJECT\n"

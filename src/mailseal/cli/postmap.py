@@ -23,17 +23,14 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 
-from mailseal.cli import report
-from mailseal.config.errors import ConfigWarning
+from mailseal.cli import context, report
+from mailseal.config.errors import ConfigError, ConfigWarning
 from mailseal.config.kinds import TableRef
 from mailseal.config.tables import Table, TableError, build_index, delete_key, open_table
 
-__all__ = ["DEFAULT_TYPE", "PROGRAM", "register", "run", "table_argument"]
+__all__ = ["PROGRAM", "default_type", "register", "run", "table_argument"]
 
 PROGRAM = "postmap"
-
-# postmap(1) uses $default_database_type, which is hash on most systems.
-DEFAULT_TYPE = "hash"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,14 +52,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "tables",
         nargs="+",
         metavar="[TYPE:]FILE",
-        help=f"lookup table (default type {DEFAULT_TYPE})",
+        help="lookup table (default type: $default_database_type)",
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``postmap`` invocation; return the exit status."""
-    names: list[str] = args.tables
+    fallback = default_type(args.config_dir)
+    names = [str(table_argument(name, fallback)) for name in args.tables]
     try:
         if args.query is not None:
             return _query(args.query, names)
@@ -75,12 +73,25 @@ def run(args: argparse.Namespace) -> int:
         report.fatal(PROGRAM, str(error))
 
 
-def table_argument(text: str) -> TableRef:
-    """``TYPE:NAME``, or a bare file name meaning ``hash:NAME``, as postmap reads it."""
+def table_argument(text: str, fallback: str) -> TableRef:
+    """``TYPE:NAME``, or a bare file name meaning ``FALLBACK:NAME``, as postmap reads it."""
     try:
         return TableRef.parse(text)
     except ValueError:
-        return TableRef(DEFAULT_TYPE, text)
+        return TableRef(fallback, text)
+
+
+def default_type(config_dir: str) -> str:
+    """``default_database_type`` of main.cf, as postmap(1) uses it.
+
+    The table's default when main.cf is missing or unusable: a table should
+    still build then.
+    """
+    try:
+        return context.main_config(config_dir).default_database_type
+    except ConfigError as error:
+        report.warn(PROGRAM, f"{error}; using the default database type")
+        return context.main_config(None).default_database_type
 
 
 def _warn(warning: ConfigWarning) -> None:
@@ -88,7 +99,7 @@ def _warn(warning: ConfigWarning) -> None:
 
 
 def _open(text: str) -> Table:
-    table = open_table(table_argument(text))
+    table = open_table(text)
     for warning in table.warnings:
         _warn(warning)
     return table
@@ -96,7 +107,7 @@ def _open(text: str) -> Table:
 
 def _build(names: list[str]) -> int:
     for name in names:
-        build_index(table_argument(name), _warn)
+        build_index(name, _warn)
     return 0
 
 
@@ -153,5 +164,5 @@ def _delete(key: str, names: list[str]) -> int:
     found = False
     for one_key in _keys(key):
         for name in names:
-            found = delete_key(table_argument(name), one_key) or found
+            found = delete_key(name, one_key) or found
     return 0 if found else 1

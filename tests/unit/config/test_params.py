@@ -19,9 +19,11 @@ from mailseal.config.params.smtpd_access import SmtpdAccessParams
 from mailseal.config.params.system import DEFAULT_CONFIG_DIRECTORY, SystemParams
 from mailseal.config.params.tls_client import TlsClientParams
 from mailseal.config.params.tls_common import TlsCommonParams
+from mailseal.config.params.tls_server import TlsServerParams
 
 FACTS = SystemFacts(hostname="mail.example.com", config_directory="/etc/mailseal")
 FAMILIES = (
+    TlsServerParams,
     SystemParams,
     IdentityParams,
     DeliveryParams,
@@ -77,12 +79,6 @@ def config(hostname: str = "mail.example.com", **settings: str) -> Config:
     return Config({name: Setting(value) for name, value in settings.items()}, facts)
 
 
-def own_params() -> list[Param[object]]:
-    return [
-        param for family in FAMILIES for param in vars(family).values() if isinstance(param, Param)
-    ]
-
-
 # -- the table itself ------------------------------------------------------------------
 
 
@@ -97,7 +93,7 @@ def test_every_parameter_has_a_postfix_style_name() -> None:
         assert param.name == name
 
 
-@pytest.mark.parametrize("param", own_params(), ids=lambda param: param.name)
+@pytest.mark.parametrize("param", list(PARAMS.values()), ids=lambda param: param.name)
 def test_every_parameter_has_a_one_line_doc(param: Param[object]) -> None:
     assert param.doc.strip(), param.name
     assert "\n" not in param.doc
