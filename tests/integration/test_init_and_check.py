@@ -139,3 +139,15 @@ def test_unknown_override_in_master_cf_is_an_unused_parameter(tmp_path: Path) ->
         f"postconf: warning: {directory}/master.cf, line {line}: "
         "unused parameter: smtpd_tls_securitylevel=encrypt\n"
     )
+
+
+def test_check_warns_when_the_certificate_does_not_name_myhostname(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    result = run_mailseal("-c", str(directory), "postconf", "-e", "myhostname = mx.other.example")
+    assert result.returncode == 0, result.stderr
+    now = datetime.datetime.now(datetime.UTC)
+    warnings = [f.message for f in check_directory(str(directory), HOST, now)]
+    assert (
+        f"smtpd_tls_cert_file: the certificate is for {HOST}, not myhostname mx.other.example; "
+        "senders that verify names (MTA-STS, secure) will refuse it"
+    ) in warnings

@@ -28,7 +28,7 @@ from mailseal.config.loader import LoadedConfig, load_config
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import PARAMS, Config
 from mailseal.config.tables import TABLE_TYPES, TableError, open_table
-from mailseal.tls.certs import inspect_pair
+from mailseal.tls.certs import inspect_pair, name_matches
 
 __all__ = ["Finding", "check_directory", "register", "run"]
 
@@ -130,6 +130,8 @@ def _check_certificates(config: Config, now: datetime.datetime) -> Iterator[Find
         where = _where(config, cert_name)
         yield from (Finding("error", f"{cert_name}: {e}", where) for e in report.errors)
         yield from (Finding("warning", f"{cert_name}: {w}", where) for w in report.warnings)
+        if cert_name.startswith("smtpd_") and report.names:
+            yield from _check_server_name(cert_name, report.names, config.myhostname, where)
     for name in _CA_FILES:
         path = config.expanded(name)
         if path:
@@ -138,6 +140,20 @@ def _check_certificates(config: Config, now: datetime.datetime) -> Iterator[Find
         path = config.expanded(name)
         if path and not Path(path).is_dir():
             yield Finding("error", f"{name}: {path} is not a directory", _where(config, name))
+
+
+def _check_server_name(
+    name: str, names: tuple[str, ...], hostname: str, where: Location | None
+) -> Iterator[Finding]:
+    """Senders that verify (DANE-EE aside, MTA-STS, "secure") need myhostname in the cert."""
+    if any(name_matches(pattern, hostname) for pattern in names):
+        return
+    yield Finding(
+        "warning",
+        f"{name}: the certificate is for {', '.join(names)}, not myhostname {hostname}; "
+        "senders that verify names (MTA-STS, secure) will refuse it",
+        where,
+    )
 
 
 def _check_ca_file(name: str, path: str, where: Location | None) -> Iterator[Finding]:

@@ -254,6 +254,19 @@ class TlsProtocolRange:
     minimum: str | None = None
     maximum: str | None = None
 
+    def allowed(self) -> tuple[str, ...]:
+        """The protocol names these limits leave, oldest first (before OpenSSL's own)."""
+        names = TLS_PROTOCOL_NAMES
+        low = names.index(self.minimum) if self.minimum else 0
+        high = names.index(self.maximum) if self.maximum else len(names) - 1
+        return tuple(
+            name
+            for index, name in enumerate(names)
+            if low <= index <= high
+            and name not in self.excluded
+            and (not self.included or name in self.included)
+        )
+
 
 @dataclass(frozen=True)
 class ProtocolsKind(Kind[TlsProtocolRange]):
@@ -283,7 +296,10 @@ class ProtocolsKind(Kind[TlsProtocolRange]):
                 excluded.add(name)
             else:
                 included.add(name)
-        return TlsProtocolRange(frozenset(excluded), frozenset(included), minimum, maximum)
+        chosen = TlsProtocolRange(frozenset(excluded), frozenset(included), minimum, maximum)
+        if text.strip() and not chosen.allowed():
+            raise ValueError("no TLS protocol is left once these limits are applied")
+        return chosen
 
     def describe(self) -> str:
         return "TLS protocols: !NAME exclusions and/or >=NAME, <=NAME bounds"

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["PairReport", "inspect_pair", "make_self_signed"]
+__all__ = ["PairReport", "certificate_names", "inspect_pair", "make_self_signed", "name_matches"]
 
 # RSA-2048 for the widest interoperability with other MTAs (the seed tutorial's
 # reasoning); 825 days is the longest validity still common in client policies.
@@ -68,6 +68,7 @@ class PairReport:
     warnings: tuple[str, ...]
     subject: str = ""
     not_after: datetime.datetime | None = None
+    names: tuple[str, ...] = ()
 
 
 def inspect_pair(cert_path: str, key_path: str, *, now: datetime.datetime) -> PairReport:
@@ -96,7 +97,27 @@ def inspect_pair(cert_path: str, key_path: str, *, now: datetime.datetime) -> Pa
         tuple(warnings),
         certificate.subject.rfc4514_string(),
         certificate.not_valid_after_utc,
+        certificate_names(certificate),
     )
+
+
+def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The DNS names a certificate is for: its subjectAltName, else its CN (RFC 6125 6.4.4)."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        common = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return tuple(str(attribute.value) for attribute in common)
+    return tuple(san.value.get_values_for_type(x509.DNSName))
+
+
+def name_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125 6.4.3: exact match, or ``*`` as the whole leftmost label (``*.example.com``)."""
+    pattern, hostname = pattern.lower().rstrip("."), hostname.lower().rstrip(".")
+    if not pattern.startswith("*."):
+        return pattern == hostname
+    first, dot, rest = hostname.partition(".")
+    return bool(first) and bool(dot) and rest == pattern[2:] and "." in rest
 
 
 def _load_certificate(path: str, errors: list[str]) -> x509.Certificate | None:
