@@ -67,7 +67,10 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.d:
         facts = context.system_facts(args.config_dir)
-        _print_lines(defaults_listing(Config({}, facts), args.names, args.values_only))
+        lines = defaults_listing(
+            Config({}, facts), args.names, values_only=args.values_only, expanded=args.expand
+        )
+        _print_lines(lines)
         return 0
     if args.e or args.X or args.comment:
         return _edit(args)
@@ -90,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def defaults_listing(config: Config, names: Iterable[str], values_only: bool) -> list[str]:
-    """``postconf -d`` lines: each parameter's default as main.cf text."""
+def defaults_listing(
+    config: Config, names: Iterable[str], *, values_only: bool = False, expanded: bool = False
+) -> list[str]:
+    """``postconf -d [-x]`` lines: each parameter's default, as main.cf text or expanded."""
     chosen = list(names) or list(PARAMS)
     lines = []
     for name in chosen:
@@ -99,7 +104,10 @@ def defaults_listing(config: Config, names: Iterable[str], values_only: bool) ->
         if param is None:
             warn(PROGRAM, f"{name}: unknown parameter")
             continue
-        value = default_text(param, config.facts, config.expanded)
+        if expanded:
+            value = config.expanded(name)
+        else:
+            value = default_text(param, config.facts, config.expanded)
         lines.append(_render(name, value, values_only))
     return lines
 

@@ -29,7 +29,7 @@ def text(lines: list[str]) -> str:
 
 
 def test_postconf_d_matches_golden() -> None:
-    assert_golden(text(defaults_listing(Config({}, FACTS), [], False)), GOLDEN / "postconf-d.ref")
+    assert_golden(text(defaults_listing(Config({}, FACTS), [])), GOLDEN / "postconf-d.ref")
 
 
 def test_seed_postconf_n_matches_golden() -> None:
@@ -60,3 +60,8 @@ def test_seed_submission_service_config_layers_overrides() -> None:
     assert config.expanded("smtpd_tls_session_cache_database") == (
         f"btree:{loaded.base.expanded('data_directory')}/smtpd_scache"
     )
+
+
+def test_postconf_dx_expands_defaults() -> None:
+    lines = defaults_listing(Config({}, FACTS), ["smtpd_banner", "relay_domains"], expanded=True)
+    assert lines == ["smtpd_banner = mail.example.com ESMTP mailseal", "relay_domains ="]
