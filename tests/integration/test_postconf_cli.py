@@ -129,3 +129,35 @@ def test_postconf_d_names_this_host(tmp_path: Path) -> None:
     host = socket.gethostname()
     expected_host = host if "." in host else f"{host}.localdomain"
     assert result.stdout == f"config_directory = {tmp_path}\nmyhostname = {expected_host}\n"
+
+
+def test_master_cf_override_edit_and_errors(tmp_path: Path) -> None:
+    c = seed_copy(tmp_path)
+    result = run_mailseal("-c", str(c), "postconf", "-Pe", "submission/inet/syslog_name=x/y")
+    assert result.returncode == 0, result.stderr
+    result = run_mailseal("-c", str(c), "postconf", "-P", "submission/inet/syslog_name")
+    assert result.stdout == "submission/inet/syslog_name = x/y\n"
+    result = run_mailseal("-c", str(c), "postconf", "-Pe", "submission/inet/smtpd_banner=a b")
+    assert result.returncode == 1
+    assert result.stderr == "postconf: fatal: -Pe does not accept whitespace in parameter value\n"
+    result = run_mailseal("-c", str(c), "postconf", "-Pe", "submission/smtpd_banner=a")
+    assert result.returncode == 1
+    assert "requires service_name/type/parameter=value" in result.stderr
+    result = run_mailseal("-c", str(c), "postconf", "-Me", "smtps/inet=smtps inet n")
+    assert result.returncode == 1
+    assert result.stderr == "postconf: fatal: invalid master.cf entry: bad field count\n"
+
+
+def test_master_cf_service_edits(tmp_path: Path) -> None:
+    c = seed_copy(tmp_path)
+    entry = "smtps/inet=smtps inet n - n - - smtpd -o smtpd_tls_wrappermode=yes"
+    assert run_mailseal("-c", str(c), "postconf", "-Me", entry).returncode == 0
+    result = run_mailseal("-c", str(c), "postconf", "-M", "smtps/inet")
+    assert result.stdout == (
+        "smtps      inet  n       -       n       -       -       "
+        "smtpd -o smtpd_tls_wrappermode=yes\n"
+    )
+    assert run_mailseal("-c", str(c), "postconf", "-M#", "smtps/inet").returncode == 0
+    assert "#smtps      inet" in (c / "master.cf").read_text()
+    result = run_mailseal("-c", str(c), "postconf", "-M", "smtps/inet")
+    assert result.stdout == ""

@@ -73,3 +73,91 @@ def test_seed_submission_section_expanded_values_agree(tmp_path: Path) -> None:
     shutil.copytree(SEED, directory, ignore=shutil.ignore_patterns("*.ref"))
     names = ["smtpd_tls_protocols", "smtp_tls_mandatory_protocols", "smtpd_tls_exclude_ciphers"]
     assert ours(directory, "-x", *names) == postfix(directory, "-x", *names)
+
+
+# Entries with comment and blank lines between and after their continuation lines.
+COMMENTED_MASTER_CF = """\
+a unix - - y - - smtp
+  -o x=1
+# inner comment
+
+  -o y=2
+b unix - - y - - smtp
+  -o x=1
+# inner comment
+  -o y=2
+c unix - - y - - smtp
+# c inner
+
+  -o y=2
+d unix - - y - - smtp
+  -o x=1
+# trailing comment
+
+z unix - - y - - smtp
+"""
+
+EDIT_SEQUENCES = {
+    "comments": [
+        ["-MX", "a/unix"],
+        ["-M#", "b/unix"],
+        ["-Me", "c/unix=c unix - - n - - smtp"],
+        ["-Pe", "d/unix/x=2"],
+        ["-MX", "nosuch/unix"],
+        ["-Pe", "nosuch/unix/x=1"],
+    ],
+    "seed": [
+        [
+            "-Pe",
+            "submission/inet/smtpd_tls_security_level=may",
+            "submission/inet/syslog_name=postfix/submission",
+            "smtp/inet/smtpd_banner=hello",
+        ],
+        ["-PX", "submission/inet/smtpd_etrn_restrictions"],
+        ["-Me", "smtps/inet=smtps inet n - n - - smtpd -o smtpd_tls_wrappermode=yes"],
+        ["-Me", "smtp/inet=smtp  inet n - y - 5 smtpd -oa=b -o { c = d e } -v argv=z -o q=r"],
+        ["-Pe", "smtp/inet/c=x"],
+        ["-MX", "smtps/inet"],
+        ["-M#", "smtp/inet"],
+    ],
+    "stock": [
+        ["-Pe", "relay/unix/syslog_name=mailseal/relay", "maildrop/unix/a=b"],
+        [
+            "-Me",
+            "submission/inet=submission inet n - y - - smtpd "
+            "-o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt",
+        ],
+        ["-M#", "pickup/unix"],
+        ["-MX", "uucp/unix"],
+        ["-PX", "relay/unix/syslog_name"],
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(EDIT_SEQUENCES))
+def test_master_cf_edits_write_what_postfix_writes(tmp_path: Path, case: str) -> None:
+    copies = []
+    for who in ("postfix", "mailseal"):
+        directory = tmp_path / who
+        if case == "seed":
+            shutil.copytree(SEED, directory, ignore=shutil.ignore_patterns("*.ref"))
+        elif case == "comments":
+            directory.mkdir()
+            (directory / "main.cf").write_text("")
+            (directory / "master.cf").write_text(COMMENTED_MASTER_CF)
+        else:
+            directory.mkdir()
+            shutil.copy(STOCK / "main.cf.debian", directory / "main.cf")
+            shutil.copy(STOCK / "master.cf.dist", directory / "master.cf")
+        copies.append(directory)
+    theirs, mine = copies
+    for step in EDIT_SEQUENCES[case]:
+        subprocess.run([POSTCONF, "-c", str(theirs), *step], capture_output=True, check=True)
+        result = run_mailseal("-c", str(mine), "postconf", *step)
+        assert result.returncode == 0, result.stderr
+        assert (mine / "master.cf").read_text() == (theirs / "master.cf").read_text(), step
+
+
+def test_folded_services_print_as_postfix_prints_them(tmp_path: Path) -> None:
+    directory = stock_config(tmp_path, "main.cf.debian")
+    assert ours(directory, "-Mf") == postfix(directory, "-Mf")

@@ -28,6 +28,7 @@ __all__ = [
     "format_service",
     "inet_port",
     "known_port",
+    "parse_entry",
     "parse_master_cf",
     "read_master_cf",
     "tokenize",
@@ -38,6 +39,9 @@ SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
 _FLAG_COLUMNS = ("private", "unpriv", "chroot")
 # Column stops used by ``postconf -M`` (postconf_master.c pads each field to these).
 _COLUMN_STOPS = (0, 11, 17, 25, 33, 41, 49, 57)
+# postconf -Mf wraps before column 80 and indents continuation lines by four spaces.
+_FOLD_LIMIT = 80
+_FOLD_INDENT = "    "
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,11 @@ class Override:
 class MasterService:
     """One master.cf entry.
 
-    ``args`` are the command's arguments other than ``-o``; ``words`` are all
-    arguments in file order as ``postconf -M`` prints them.
+    ``args`` are the arguments after the command, normalized as Postfix
+    normalizes them (``-o`` and its ``name=value`` as two words); only the
+    options before the first non-option word are daemon options, as with
+    getopt(3), so ``-o`` inside a pipe(8) ``argv=`` is not an override.
+    ``first`` and ``last`` are the 0-based physical lines of the entry.
     """
 
     name: str
@@ -72,8 +79,25 @@ class MasterService:
     command: str
     args: tuple[str, ...]
     overrides: tuple[Override, ...]
-    words: tuple[str, ...]
     location: Location
+    last: int
+
+    @property
+    def first(self) -> int:
+        return self.location.line - 1
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The first seven columns."""
+        return (
+            self.name,
+            self.type,
+            self.private,
+            self.unpriv,
+            self.chroot,
+            self.wakeup,
+            self.maxproc,
+        )
 
     @property
     def key(self) -> str:
@@ -129,9 +153,8 @@ def tokenize(text: str) -> list[str]:
 def parse_master_cf(text: str, path: str) -> MasterCf:
     """Parse master.cf ``text`` read from ``path``; raise ConfigError on a bad entry."""
     services: list[MasterService] = []
-    for first, _last, logical in logical_lines(text):
-        location = Location(path, first + 1)
-        services.append(_parse_entry(logical.strip(), location))
+    for first, last, logical in logical_lines(text):
+        services.append(parse_entry(logical.strip(), Location(path, first + 1), last))
     return MasterCf(path, tuple(services))
 
 
@@ -140,21 +163,37 @@ def read_master_cf(path: str) -> MasterCf:
     return parse_master_cf(read_config_text(path), path)
 
 
-def format_service(service: MasterService) -> str:
-    """One ``postconf -M`` line: columns padded to Postfix's stops, then the command."""
-    fields = (
-        service.name,
-        service.type,
-        service.private,
-        service.unpriv,
-        service.chroot,
-        service.wakeup,
-        service.maxproc,
-    )
+def format_service(service: MasterService, *, fold: bool = False) -> str:
+    """One entry as ``postconf -M`` (``fold``: ``-Mf``, and what ``-Me``/``-Pe`` write).
+
+    The seven columns go to Postfix's column stops (at least one space apart),
+    then the command and its arguments. Folding wraps before a word that would
+    reach column 80, with a four-space indent, and gives each ``-o name=value``
+    a line of its own.
+    """
     line = ""
-    for stop, field in zip(_COLUMN_STOPS, fields, strict=False):
+    for stop, field in zip(_COLUMN_STOPS, (*service.fields, service.command), strict=True):
         line = _pad_to(line, stop) + field
-    return _pad_to(line, _COLUMN_STOPS[-1]) + " ".join((service.command, *service.words))
+    lines: list[str] = []
+    length = len(line)
+    options = True
+    words = iter(service.args)
+    for word in words:
+        if options and (not word.startswith("-") or word == "--"):
+            options = False
+        value = next(words, None) if options and word == "-o" else None
+        item = word if value is None else f"{word} {value}"
+        if value is not None:
+            length = _FOLD_LIMIT  # an option with a value starts a line ...
+        if fold and length + 1 + len(item) >= _FOLD_LIMIT:
+            lines.append(line)
+            line, length = _FOLD_INDENT + item, len(_FOLD_INDENT) + len(item)
+        else:
+            line, length = f"{line} {item}", length + 1 + len(item)
+        if value is not None:
+            length = _FOLD_LIMIT  # ... and ends it
+    lines.append(line)
+    return "\n".join(lines)
 
 
 def inet_port(name: str) -> tuple[str | None, str]:
@@ -190,7 +229,8 @@ def _pad_to(line: str, stop: int) -> str:
     return line.ljust(stop) if len(line) < stop else line + " "
 
 
-def _parse_entry(logical: str, location: Location) -> MasterService:
+def parse_entry(logical: str, location: Location, last: int | None = None) -> MasterService:
+    """Parse one logical master.cf line (also the text given to ``postconf -Me``)."""
     try:
         tokens = tokenize(logical)
     except ValueError as error:
@@ -211,7 +251,7 @@ def _parse_entry(logical: str, location: Location) -> MasterService:
         raise invalid("wakeup", wakeup)
     if not re.fullmatch(r"-|[0-9]+", maxproc):
         raise invalid("process_limit", maxproc)
-    overrides, args, words = _split_arguments(tokens[8:], location)
+    args, overrides = _daemon_arguments(tokens[8:], location)
     return MasterService(
         name,
         kind,
@@ -223,41 +263,50 @@ def _parse_entry(logical: str, location: Location) -> MasterService:
         command,
         args,
         overrides,
-        words,
         location,
+        location.line - 1 if last is None else last,
     )
 
 
-def _split_arguments(
+def _daemon_arguments(
     tokens: list[str], location: Location
-) -> tuple[tuple[Override, ...], tuple[str, ...], tuple[str, ...]]:
-    """Separate ``-o`` overrides from the other arguments; also return all, rendered."""
-    overrides: list[Override] = []
+) -> tuple[tuple[str, ...], tuple[Override, ...]]:
+    """Normalize the arguments and collect the ``-o`` overrides among the daemon options.
+
+    Options end at the first word that does not start with ``-`` (or at
+    ``--``), as getopt(3) in every Postfix daemon ends them; ``-oname=value``
+    and ``-o { name = value }`` become ``-o`` plus ``name=value``.
+    """
     args: list[str] = []
-    words: list[str] = []
+    overrides: list[Override] = []
     index = 0
     while index < len(tokens):
         word = tokens[index]
-        if word != "-o" and not (word.startswith("-o") and "=" in word):
+        if not word.startswith("-") or word == "--":
+            return (*args, *tokens[index:]), tuple(overrides)
+        index += 1
+        if not word.startswith("-o"):
             args.append(word)
-            words.append(word)
-            index += 1
             continue
         if word == "-o":
-            if index + 1 >= len(tokens):
+            if index >= len(tokens):
                 raise ConfigError('missing "name=value" after -o', location)
-            text, index = tokens[index + 1], index + 2
+            text, index = tokens[index], index + 1
         else:
-            text, index = word[2:], index + 1
-        if text.startswith("{"):
-            text = text[1:-1]
-        assignment = parse_assignment(text)
-        if assignment is None:
-            raise ConfigError(f"missing '=' after attribute name: \"{text.strip()}\"", location)
-        override = Override(assignment[0], assignment[1], location)
+            text = word[2:]
+        override = _override(text, location)
         overrides.append(override)
-        words += ["-o", override.render()]
-    return tuple(overrides), tuple(args), tuple(words)
+        args += ["-o", override.render()]
+    return tuple(args), tuple(overrides)
+
+
+def _override(text: str, location: Location) -> Override:
+    if text.startswith("{"):
+        text = text[1:-1]
+    assignment = parse_assignment(text)
+    if assignment is None:
+        raise ConfigError(f"missing '=' after attribute name: \"{text.strip()}\"", location)
+    return Override(assignment[0], assignment[1], location)
 
 
 def _closing_brace(text: str, start: int) -> int:

@@ -36,7 +36,7 @@ def test_long_form_override_and_other_arguments_keep_their_order() -> None:
     text = "127.0.0.1:2525 inet n - n - - smtpd -o { smtpd_banner = hello there $myhostname } -v\n"
     (service,) = parse_master_cf(text, "master.cf").services
     assert service.settings()["smtpd_banner"].value == "hello there $myhostname"
-    assert service.args == ("-v",)
+    assert service.args == ("-o", "{smtpd_banner=hello there $myhostname}", "-v")
     assert format_service(service) == (
         "127.0.0.1:2525 inet n    -       n       -       -       "
         "smtpd -o {smtpd_banner=hello there $myhostname} -v"
@@ -119,3 +119,32 @@ def test_known_port_reads_postfix_known_tcp_ports() -> None:
     assert known_port("smtps", table) == "465"
     assert known_port("submission", table) == "587"
     assert known_port("imap", table) is None
+
+
+def test_options_end_at_the_first_non_option_as_with_getopt() -> None:
+    text = "mine unix - n n - - pipe -oa=b -v flags=R argv=/bin/x -o q=r\n"
+    (service,) = parse_master_cf(text, "master.cf").services
+    assert [(o.name, o.value) for o in service.overrides] == [("a", "b")]
+    assert service.args == ("-o", "a=b", "-v", "flags=R", "argv=/bin/x", "-o", "q=r")
+
+
+def test_fold_wraps_before_column_80_and_gives_each_override_a_line() -> None:
+    text = (
+        "scalemail-backend unix - n n - 2 pipe flags=R user=scalemail "
+        "argv=/usr/lib/scalemail/bin/scalemail-store ${nexthop} ${user} ${extension}\n"
+        "smtp inet n - n - - smtpd -oa=b -o { c = d e } -v -o x=y argv=z -o q=r\n"
+    )
+    first, second = parse_master_cf(text, "master.cf").services
+    assert format_service(first, fold=True) == (
+        "scalemail-backend unix - n       n       -       2       pipe flags=R\n"
+        "    user=scalemail argv=/usr/lib/scalemail/bin/scalemail-store ${nexthop}\n"
+        "    ${user} ${extension}"
+    )
+    assert format_service(second, fold=True) == (
+        "smtp       inet  n       -       n       -       -       smtpd\n"
+        "    -o a=b\n"
+        "    -o {c=d e}\n"
+        "    -v\n"
+        "    -o x=y\n"
+        "    argv=z -o q=r"
+    )
