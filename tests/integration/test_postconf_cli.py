@@ -161,3 +161,9 @@ def test_master_cf_service_edits(tmp_path: Path) -> None:
     assert "#smtps      inet" in (c / "master.cf").read_text()
     result = run_mailseal("-c", str(c), "postconf", "-M", "smtps/inet")
     assert result.stdout == ""
+
+
+def test_c_option_also_after_the_subcommand_as_in_postfix(tmp_path: Path) -> None:
+    c = seed_copy(tmp_path)
+    result = run_mailseal("postconf", "-c", str(c), "-h", "smtpd_tls_security_level")
+    assert (result.returncode, result.stdout) == (0, "may\n")

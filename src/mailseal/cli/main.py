@@ -43,12 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     for module in _SUBCOMMANDS:
         module.register(commands)
+    for subparser in commands.choices.values():
+        # Postfix's tools take -c after their own name (postconf -c DIR -n); so do ours.
+        subparser.add_argument(
+            "-c", dest="sub_config_dir", metavar="CONFIG_DIR", help="configuration directory"
+        )
     return parser
 
 
 def config_directory(args: argparse.Namespace) -> str:
     """The configuration directory chosen by ``-c``, the environment, or the default."""
-    chosen: str | None = args.config_dir or os.environ.get("MAILSEAL_CONFIG_DIR")
+    chosen: str | None = (
+        getattr(args, "sub_config_dir", None)
+        or args.config_dir
+        or os.environ.get("MAILSEAL_CONFIG_DIR")
+    )
     return chosen or DEFAULT_CONFIG_DIRECTORY
 
 
