@@ -11,7 +11,7 @@ Pure: imports only the standard library and this package.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from mailseal.config.errors import ConfigError, Setting
@@ -58,7 +58,9 @@ class Config(
                 check_syntax(setting.value)
             except ExpansionError as error:
                 raise ConfigError(f"{name}: {error}", setting.location) from None
-        for param in PARAMS.values():
+        # Explicit settings first, so that an error names the line that causes it
+        # rather than a default that refers to it.
+        for param in sorted(PARAMS.values(), key=lambda p: p.name not in self._settings):
             self._values[param.name] = self._parse(param)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -93,10 +95,6 @@ class Config(
     def setting(self, name: str) -> Setting | None:
         """The explicit setting of ``name`` (main.cf or ``-o``), if there is one."""
         return self._settings.get(name)
-
-    def explicit_names(self) -> Iterator[str]:
-        """Names set explicitly, known to the table or not, in no particular order."""
-        return iter(self._settings)
 
     @property
     def facts(self) -> SystemFacts:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mailseal.config.errors import Setting
+from mailseal.config.errors import ConfigError, Location, Setting
 from mailseal.config.expand import references
 from mailseal.config.facts import SystemFacts
 from mailseal.config.kinds import TableRef
@@ -259,3 +259,10 @@ def test_no_default_points_at_postfix_paths() -> None:
         if isinstance(param.default, str):
             assert "/postfix" not in param.default, name
             assert "/etc/postfix" not in param.default, name
+
+
+def test_an_invalid_explicit_value_carries_its_location() -> None:
+    settings = {"smtpd_tls_loglevel": Setting("x", Location("main.cf", 7))}
+    with pytest.raises(ConfigError) as caught:
+        Config(settings, FACTS)
+    assert caught.value.location == Location("main.cf", 7)
