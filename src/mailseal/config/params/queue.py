@@ -3,8 +3,9 @@
 Defaults are Postfix 3.7's. Of the per-transport overrides
 (``transport_destination_concurrency_limit`` and the like) only those of the
 stock ``smtp``, ``relay``, ``local`` and ``virtual`` transports are declared.
-``2bounce_notice_recipient`` cannot be declared: a Python attribute cannot
-start with a digit.
+``2bounce_notice_recipient`` cannot be written as a class attribute (a Python
+name cannot start with a digit), so it is attached after the class; read it
+with ``config.value_of("2bounce_notice_recipient")``.
 """
 
 from __future__ import annotations
@@ -186,3 +187,16 @@ class QueueParams:
     enable_original_recipient: Param[bool] = Param(
         BoolKind(), "yes", "Keep the original recipient address for delivery status reports."
     )
+
+
+def _attach(owner: type, name: str, param: Param[str]) -> None:
+    """Declare a parameter whose Postfix name is not a Python identifier."""
+    setattr(owner, name, param)
+    param.__set_name__(owner, name)
+
+
+_attach(
+    QueueParams,
+    "2bounce_notice_recipient",
+    Param(StrKind(), "postmaster", "Who gets the notice when a bounce itself cannot be delivered."),
+)
