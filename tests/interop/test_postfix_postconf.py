@@ -52,7 +52,7 @@ def stock_config(tmp_path: Path, main: str) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("option", ["-n", "-M", "-P"])
+@pytest.mark.parametrize("option", ["-n", "-M", "-P", "-Px"])
 def test_seed_config_prints_as_postfix_prints_it(tmp_path: Path, option: str) -> None:
     directory = tmp_path / "seed"
     shutil.copytree(SEED, directory, ignore=shutil.ignore_patterns("*.ref"))
@@ -60,12 +60,21 @@ def test_seed_config_prints_as_postfix_prints_it(tmp_path: Path, option: str) ->
 
 
 @pytest.mark.parametrize("main", ["main.cf.dist", "main.cf.debian", "main.cf.tls"])
-@pytest.mark.parametrize("option", ["-n", "-M", "-P"])
+@pytest.mark.parametrize("option", ["-n", "-M", "-P", "-Px", "-Ph"])
 def test_stock_debian_files_print_as_postfix_prints_them(
     tmp_path: Path, main: str, option: str
 ) -> None:
     directory = stock_config(tmp_path, main)
     assert ours(directory, option) == postfix(directory, option)
+
+
+def test_seed_expanded_values_agree_once_paths_agree(tmp_path: Path) -> None:
+    directory = tmp_path / "seed"
+    shutil.copytree(SEED, directory, ignore=shutil.ignore_patterns("*.ref"))
+    # data_directory defaults differ on purpose (/var/lib/mailseal); pin it for both.
+    with (directory / "main.cf").open("a") as main:
+        main.write("data_directory = /var/lib/postfix\n")
+    assert ours(directory, "-nx") == postfix(directory, "-nx")
 
 
 def test_seed_submission_section_expanded_values_agree(tmp_path: Path) -> None:

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     if args.M:
         _print_lines(service_listing(loaded, args.names, fold=args.fold))
     elif args.P:
-        _print_lines(override_listing(loaded, args.names))
+        _print_lines(
+            override_listing(loaded, args.names, expanded=args.expand, values_only=args.values_only)
+        )
     else:
         lines = parameter_listing(
             loaded,
@@ -166,8 +168,14 @@ def service_listing(
     ]
 
 
-def override_listing(loaded: LoadedConfig, wanted: Iterable[str] = ()) -> list[str]:
-    """``postconf -P [service/type[/name]...]`` lines: ``service/type/name = value``."""
+def override_listing(
+    loaded: LoadedConfig,
+    wanted: Iterable[str] = (),
+    *,
+    expanded: bool = False,
+    values_only: bool = False,
+) -> list[str]:
+    """``postconf -P[x][h] [service/type[/name]...]`` lines: ``service/type/name = value``."""
     wanted = list(wanted)
     lines = []
     for service in loaded.master.services:
@@ -176,7 +184,8 @@ def override_listing(loaded: LoadedConfig, wanted: Iterable[str] = ()) -> list[s
             key = f"{service.key}/{name}"
             if wanted and not any(key == w or key.startswith(w + "/") for w in wanted):
                 continue
-            lines.append(_render(key, setting.value, values_only=False))
+            value = loaded.service_config(service).expanded(name) if expanded else setting.value
+            lines.append(_render(key, value, values_only))
     return lines
 
 

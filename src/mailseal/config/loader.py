@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailseal.config.errors import ConfigWarning, Location
+from mailseal.config.errors import ConfigWarning, Location, Setting
 from mailseal.config.expand import references
 from mailseal.config.facts import SystemFacts
 from mailseal.config.kinds import split_list
@@ -63,8 +63,16 @@ class LoadedConfig:
     warnings: tuple[ConfigWarning, ...] = ()
 
     def service_config(self, service: MasterService) -> Config:
-        """The frozen Config of ``service`` (main.cf with its ``-o`` overrides)."""
-        return self.services.get(service.key, self.base)
+        """The frozen Config of ``service``: main.cf, ``service_name``, its ``-o`` overrides.
+
+        Services with overrides were built (and so validated) at load time; the
+        others differ from main.cf only in ``service_name`` and are built on
+        first use.
+        """
+        config = self.services.get(service.key)
+        if config is None:
+            config = self.services[service.key] = _derive(self.base, service)
+        return config
 
     def smtpd_services(self) -> Iterator[tuple[MasterService, Config]]:
         """The inet smtpd services of master.cf, with their Configs, in file order."""
@@ -79,9 +87,15 @@ def load_config(directory: str, hostname: str) -> LoadedConfig:
     main = read_main_cf(str(Path(directory) / MAIN_CF))
     master = read_master_cf(str(Path(directory) / MASTER_CF))
     base = Config(main.settings(), facts)
-    services = {s.key: base.derive(s.settings()) for s in master.services if s.overrides}
+    services = {s.key: _derive(base, s) for s in master.services if s.overrides}
     warnings = [*main.warnings, *_unused(main, master)]
     return LoadedConfig(directory, main, master, base, services, tuple(warnings))
+
+
+def _derive(base: Config, service: MasterService) -> Config:
+    # Postfix's master sets service_name for each service it runs ($service_name
+    # in the stock master.cf's "-o syslog_name=postfix/$service_name").
+    return base.derive({"service_name": Setting(service.name), **service.settings()})
 
 
 def _unused(main: MainCf, master: MasterCf) -> Iterator[ConfigWarning]:
