@@ -85,26 +85,7 @@ def test_seed_submission_section_expanded_values_agree(tmp_path: Path) -> None:
 
 
 # Entries with comment and blank lines between and after their continuation lines.
-COMMENTED_MASTER_CF = """\
-a unix - - y - - smtp
-  -o x=1
-# inner comment
-
-  -o y=2
-b unix - - y - - smtp
-  -o x=1
-# inner comment
-  -o y=2
-c unix - - y - - smtp
-# c inner
-
-  -o y=2
-d unix - - y - - smtp
-  -o x=1
-# trailing comment
-
-z unix - - y - - smtp
-"""
+COMMENTED_MASTER_CF = Path(__file__).parents[1] / "golden" / "masteredit" / "commented-master.cf"
 
 EDIT_SEQUENCES = {
     "comments": [
@@ -153,7 +134,7 @@ def test_master_cf_edits_write_what_postfix_writes(tmp_path: Path, case: str) ->
         elif case == "comments":
             directory.mkdir()
             (directory / "main.cf").write_text("")
-            (directory / "master.cf").write_text(COMMENTED_MASTER_CF)
+            shutil.copy(COMMENTED_MASTER_CF, directory / "master.cf")
         else:
             directory.mkdir()
             shutil.copy(STOCK / "main.cf.debian", directory / "main.cf")

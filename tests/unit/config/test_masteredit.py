@@ -1,31 +1,13 @@
 """master.cf edits: only touched entries change, folded as Postfix writes them."""
 
+from pathlib import Path
+
 import pytest
 
 from mailseal.config.errors import ConfigError
 from mailseal.config.masteredit import OverrideChange, edit_entries, edit_overrides
 
-TEXT = """\
-# head comment
-a unix - - y - - smtp
-  -o x=1
-# inner comment
-
-  -o y=2
-b unix - - y - - smtp
-  -o x=1
-# inner comment
-  -o y=2
-c unix - - y - - smtp
-# c inner
-
-  -o y=2
-d   unix - - y - - smtp -v
-  -o x=1
-# trailing comment
-
-z unix - - y - - smtp
-"""
+TEXT = (Path(__file__).parents[2] / "golden" / "masteredit" / "commented-master.cf").read_text()
 
 
 def test_remove_keeps_comment_and_blank_lines_of_the_entry() -> None:
