@@ -1,0 +1,1 @@
+"""Composition roots, one per Postfix program: master, smtpd, qmgr."""

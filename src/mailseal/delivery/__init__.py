@@ -1,0 +1,1 @@
+"""Transports that deliver a queued message: Maildir (local, virtual), discard, error."""

@@ -1,0 +1,1 @@
+"""Edges to the network: asyncio drivers for the SMTP core, listeners, STARTTLS upgrades."""

@@ -1,0 +1,1 @@
+"""Decisions: address classes, recipient checks, smtpd restrictions, cleanup, queue manager."""
