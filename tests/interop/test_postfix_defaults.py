@@ -37,6 +37,7 @@ DELIBERATE = {
     "smtp_tls_security_level": "Postfix 3.11: may at compatibility level 3.11",
     "smtpd_forbid_bare_newline": "Postfix 3.9+ default (SMTP smuggling defence)",
     "smtpd_forbid_unauth_pipelining": "Postfix 3.9+ default",
+    "smtpd_per_request_deadline": "a trickling client cannot hold a session past smtpd_timeout",
     "mynetworks": "loopback only: mailseal does not enumerate interfaces",
     "smtpd_sasl_type": "mailseal's built-in passwd-file backend",
 }

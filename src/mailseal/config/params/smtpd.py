@@ -51,6 +51,27 @@ class SmtpdParams(SmtpdAccessParams):
         "${stress?{10}:{300}}s",
         "Time limit for the TLS handshake and the TLS shutdown.",
     )
+    smtpd_per_request_deadline: Param[bool] = Param(
+        BoolKind(),
+        "yes",
+        "smtpd_timeout bounds a whole request (command or DATA), not each read (Postfix 3.7+;"
+        " mailseal turns it on).",
+    )
+    smtpd_min_data_rate: Param[int] = Param(
+        IntKind(1),
+        "500",
+        "With smtpd_per_request_deadline: bytes per second that extend a DATA deadline.",
+    )
+    smtpd_pregreet_wait: Param[int] = Param(
+        TimeKind("s", 0),
+        "1s",
+        "mailseal: pause before the greeting and drop clients that talk first (0 = off).",
+    )
+    smtpd_pregreet_exclusions: Param[tuple[str, ...]] = Param(
+        ListKind(),
+        "$mynetworks",
+        "mailseal: clients that skip the smtpd_pregreet_wait pause.",
+    )
     smtpd_peername_lookup: Param[bool] = Param(
         BoolKind(), "yes", "Look up client host names in DNS; no logs every client as unknown."
     )

@@ -1,0 +1,192 @@
+"""master(8)'s composition root: run the smtpd services of master.cf and the queue manager.
+
+One asyncio process listens for every inet smtpd service and runs the queue
+manager beside them. Signals, as Postfix's master takes them:
+
+- SIGTERM / SIGINT: stop accepting, let sessions finish for a bounded time
+  (then they get ``421``), let the queue manager finish the deliveries in
+  progress; everything acknowledged is already in the queue on disk.
+- SIGHUP: re-read main.cf, master.cf, tables and certificates; new sessions use
+  them, sessions in progress keep what they started with.
+
+Log lines: ``daemon started -- version V, configuration DIR``,
+``reload -- version V, configuration DIR``, ``terminating on signal 15``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailseal import __version__
+from mailseal.config.errors import ConfigError
+from mailseal.config.loader import LoadedConfig
+from mailseal.daemons.smtpd import build_service, listen_addresses
+from mailseal.log.sinks import MailLog, open_sink, session_numbers
+from mailseal.net.connection import Connection
+from mailseal.net.listener import Listener
+from mailseal.queue.store import QueueStore
+from mailseal.services.addresses import Addressing
+from mailseal.services.anvil import RateCounter
+from mailseal.services.qmgr import QueueManager
+from mailseal.services.recipients import Recipients
+from mailseal.services.smtpd_session import SmtpdService, SmtpdShared, run_session
+
+__all__ = ["Master", "pid_file"]
+
+# How long a graceful stop waits for sessions before cutting them off.
+_STOP_GRACE = 10.0
+
+
+def pid_file(config: LoadedConfig) -> Path:
+    """``$queue_directory/pid/master.pid``, where Postfix keeps it."""
+    return Path(config.base.queue_directory) / "pid" / "master.pid"
+
+
+@dataclass
+class _Running:
+    """A service's listeners; the service object is swapped on reload."""
+
+    service: SmtpdService
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class Master:
+    """Owns the listeners, the queue manager, the log and the signal handling."""
+
+    def __init__(
+        self,
+        loader: Callable[[], LoadedConfig],
+        *,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self._loader = loader
+        self.config = loader()
+        self._on_ready = on_ready
+        base = self.config.base
+        self.log = MailLog(open_sink(base.maillog_file, base.myhostname), base.syslog_name)
+        self.number = os.getpid()
+        self.program = self.log.program("master")
+        self._numbers = session_numbers()
+        self.store = QueueStore(Path(base.queue_directory))
+        self._running: dict[str, _Running] = {}
+        self._stop = asyncio.Event()
+        self._signal = 0
+        self.qmgr: QueueManager | None = None
+
+    def _build_qmgr(self) -> QueueManager:
+        base = self.config.base
+        recipients = Recipients(base, Addressing(base))
+        return QueueManager(base, self.store, recipients, self.log, self._numbers)
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; return the exit status."""
+        self.store.create()
+        self.qmgr = self._build_qmgr()
+        shared = SmtpdShared(
+            log=self.log,
+            store=self.store,
+            queued=self.qmgr.wake,
+            numbers=self._numbers,
+            rates=RateCounter(float(self.config.base.anvil_rate_time_unit)),
+        )
+        self._install_signals()
+        try:
+            await self._start_services(shared)
+        except (OSError, ValueError) as error:
+            self.log.error(self.program, self.number, f"cannot start: {error}")  # noqa: TRY400
+            raise
+        self.log.info(
+            self.program,
+            self.number,
+            f"daemon started -- version {__version__}, configuration {self.config.directory}",
+        )
+        qmgr_task = asyncio.get_running_loop().create_task(self.qmgr.run())
+        if self._on_ready is not None:
+            self._on_ready()
+        await self._stop.wait()
+        self.log.info(self.program, self.number, f"terminating on signal {self._signal}")
+        await self._shutdown()
+        qmgr_task.cancel()
+        self.log.close()
+        return 0
+
+    async def _start_services(self, shared: SmtpdShared) -> None:
+        for master_service, config in self.config.smtpd_services():
+            service = build_service(master_service, config)
+            if service.tls.problem is not None:
+                self.log.warning(
+                    service.program, self.number, f"TLS is unavailable: {service.tls.problem}"
+                )
+            running = _Running(service)
+            self._running[master_service.key] = running
+            for address in listen_addresses(master_service, config):
+                listener = Listener(address.host, address.port, self._runner(running, shared))
+                await listener.start()
+                running.listeners.append(listener)
+
+    @staticmethod
+    def _runner(running: _Running, shared: SmtpdShared) -> Callable[[Connection], object]:
+        async def serve(connection: Connection) -> None:
+            # Read the service at accept time: a reload swaps it for new sessions only.
+            await run_session(running.service, shared, connection)
+
+        return serve
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        return [a for r in self._running.values() for lst in r.listeners for a in lst.bound]
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        self._signal = signum
+        self._stop.set()
+
+    def reload(self) -> None:
+        """SIGHUP: new configuration, tables and certificates for new sessions."""
+        try:
+            fresh = self._loader()
+            rebuilt = {
+                s.key: build_service(s, c)
+                for s, c in fresh.smtpd_services()
+                if s.key in self._running
+            }
+        except (ConfigError, OSError, ValueError) as error:
+            self.log.warning(
+                self.program,
+                self.number,
+                f"reload failed, keeping the running configuration: {error}",
+            )
+            return
+        for key, service in rebuilt.items():
+            self._running[key].service = service
+        self.config = fresh
+        self.log.info(
+            self.program,
+            self.number,
+            f"reload -- version {__version__}, configuration {self.config.directory}",
+        )
+
+    async def _shutdown(self) -> None:
+        listeners = [lst for r in self._running.values() for lst in r.listeners]
+        for listener in listeners:
+            listener.stop_accepting()
+        left = 0
+        for listener in listeners:
+            left += await listener.wait_sessions(_STOP_GRACE)
+        for listener in listeners:
+            for task in list(listener.sessions):
+                task.cancel()
+        if left:
+            self.log.warning(self.program, self.number, f"{left} sessions cut off at shutdown")
+        if self.qmgr is not None:
+            await self.qmgr.stop(_STOP_GRACE)

@@ -1,0 +1,163 @@
+"""One TCP connection as a small stream: read with a deadline, write, upgrade to TLS.
+
+Built on :class:`asyncio.Protocol` rather than asyncio streams so that we own
+every byte: at STARTTLS the plaintext that arrived after the STARTTLS line is
+handed back to the caller (who discards it, CVE-2011-0411) and reading stops
+*before* the ``220`` reply leaves, so nothing the client sends after it can be
+read as plaintext. The upgrade uses the public ``loop.start_tls`` (never
+private transport internals, which break under uvloop and new Pythons), for
+STARTTLS and for wrapper mode (port 465) alike, so one code path bounds and
+logs every handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import cast
+
+__all__ = ["Connection", "ConnectionLostError", "HandshakeError"]
+
+
+class ConnectionLostError(Exception):
+    """The peer went away (or the transport was closed) while we wrote."""
+
+
+class HandshakeError(Exception):
+    """The TLS handshake failed or timed out; ``reason`` is for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Connection(asyncio.Protocol):
+    """A connection's bytes, readable with a timeout, upgradable to TLS."""
+
+    def __init__(self, on_connected: Callable[[Connection], None] | None = None) -> None:
+        self._on_connected = on_connected
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self.peer: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+        self.ssl_object: ssl.SSLObject | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.peer = (str(peer[0]), int(peer[1]))
+        self.local = (str(local[0]), int(local[1]))
+        if self._on_connected is not None:
+            self._on_connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False  # close our side too: SMTP has no half-open use
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._transport = None
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- the stream ------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
+    def take_buffered(self) -> bytes:
+        """Whatever has arrived and not been read yet, without waiting."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    async def read(self, timeout: float | None) -> bytes:
+        """The next bytes; ``b""`` at end of stream; :class:`TimeoutError` after ``timeout``."""
+        if not self._buffer and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._waiter, timeout)
+            finally:
+                self._waiter = None
+        return self.take_buffered()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionLostError("connection closed")
+        self._transport.write(data)
+
+    async def drain(self) -> None:
+        if self._writable is not None:
+            await self._writable
+
+    def pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    async def start_tls(self, context: ssl.SSLContext, timeout: float) -> bytes:
+        """Upgrade to TLS as the server; return the plaintext bytes thrown away.
+
+        The caller has already paused reading (before sending ``220``), so
+        bytes sent after our reply stay in the kernel and become TLS records.
+        """
+        discarded = self.take_buffered()
+        transport = self._transport
+        if transport is None:
+            raise HandshakeError("lost connection")
+        loop = asyncio.get_running_loop()
+        try:
+            new = await loop.start_tls(
+                transport, self, context, server_side=True, ssl_handshake_timeout=timeout
+            )
+        except TimeoutError:
+            transport.abort()
+            raise HandshakeError("timeout") from None
+        except (ssl.SSLError, OSError, ConnectionError) as error:
+            transport.abort()
+            raise HandshakeError(_reason(error)) from None
+        if new is None:
+            raise HandshakeError("lost connection")
+        self._transport = new
+        self._eof = False
+        self.ssl_object = new.get_extra_info("ssl_object")
+        return discarded
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLError):
+        return error.reason or error.strerror or str(error)
+    return str(error) or type(error).__name__

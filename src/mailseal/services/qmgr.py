@@ -1,0 +1,309 @@
+"""The queue manager: moves queue files through active/ and deferred/ and delivers them.
+
+Postfix's qmgr(8) with the local(8)/virtual(8) Maildir delivery agents folded
+in. A message enters ``active/`` (from ``incoming/`` when smtpd announces it,
+or at start-up, or when its ``deferred/`` retry time has come), each
+recipient not yet marked done is expanded (virtual_alias_maps, alias_maps,
+transport) and delivered; a delivered or bounced recipient is marked done in
+the queue file (fsynced) before the next one, so a crash never delivers it
+twice. Then the file is removed, or deferred with Postfix's back-off: the
+time since arrival, clamped to [minimal_backoff_time, maximal_backoff_time]
+(qmgr_active.c), until ``maximal_queue_lifetime``.
+
+Disk work (reading, Maildir writes, fsync) runs in worker threads; the
+asyncio side only schedules. Reads: queue_run_delay, minimal_backoff_time,
+maximal_backoff_time, maximal_queue_lifetime, enable_original_recipient,
+myhostname, syslog_name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from mailseal.config.model import Config
+from mailseal.delivery.headers import delivery_headers, has_delivered_to
+from mailseal.delivery.maildir import MaildirError, deliver_to_maildir
+from mailseal.log import format as fmt
+from mailseal.log.sinks import MailLog
+from mailseal.queue.envelope import Recipient
+from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, QueueStore
+from mailseal.services.recipients import Destination, Recipients, Verdict
+
+__all__ = ["Outcome", "QueueManager"]
+
+_MAILDIR_TRANSPORTS = ("local", "virtual")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One delivery attempt to one final recipient, as log_adhoc.c reports it."""
+
+    status: str  # sent | deferred | bounced
+    dsn: str
+    reason: str
+    relay: str
+    address: str
+
+    @property
+    def final(self) -> bool:
+        return self.status != "deferred"
+
+
+class QueueManager:
+    """Schedules deliveries from the queue; ``wake(id)`` announces a new message."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: QueueStore,
+        recipients: Recipients,
+        log: MailLog,
+        numbers: Iterator[int],
+        *,
+        workers: int = 4,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.recipients = recipients
+        self.log = log
+        self.number = next(numbers)
+        self._numbers = numbers
+        self.program = log.program("qmgr")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qmgr")
+        self._slots = asyncio.Semaphore(workers)
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._scan_now = asyncio.Event()
+        self.as_root = os.geteuid() == 0
+
+    # -- scheduling (event loop) ---------------------------------------------------
+
+    def wake(self, queue_id: str) -> None:
+        """smtpd queued ``queue_id`` in incoming/: deliver it now."""
+        if not self._stopping:
+            self._start(queue_id, QueueName.INCOMING)
+
+    def flush(self) -> None:
+        """Attempt deferred mail now (postqueue -f)."""
+        self._scan_now.set()
+
+    def _start(self, queue_id: str, queue: QueueName) -> None:
+        if queue_id in self._busy:
+            return
+        self._busy.add(queue_id)
+        task = asyncio.get_running_loop().create_task(self._run_one(queue_id, queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_one(self, queue_id: str, queue: QueueName) -> None:
+        try:
+            async with self._slots:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._pool, self.process, queue_id, queue)
+        except Exception as error:  # the file stays queued; the next scan retries it
+            self.log.warning(self.program, self.number, f"{queue_id}: delivery error: {error!r}")
+        finally:
+            self._busy.discard(queue_id)
+
+    async def run(self) -> None:
+        """Recover the queue, then deliver: at start, on wake(), and every queue_run_delay."""
+        loop = asyncio.get_running_loop()
+        report = await loop.run_in_executor(self._pool, self.store.recover)
+        for line in _recovery_lines(report):
+            self.log.warning(self.program, self.number, line)
+        for queue in (QueueName.ACTIVE, QueueName.INCOMING):
+            for queue_id in self.store.list(queue):
+                self._start(queue_id, queue)
+        while not self._stopping:
+            self._scan_deferred()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._scan_now.wait(), self.config.queue_run_delay)
+            self._scan_now.clear()
+
+    def _scan_deferred(self) -> None:
+        now = time.time()
+        for queue_id in self.store.list(QueueName.DEFERRED):
+            try:
+                due = self.store.next_attempt(queue_id, QueueName.DEFERRED) <= now
+            except OSError:
+                continue  # removed meanwhile
+            if due or self._scan_now.is_set():
+                self._start(queue_id, QueueName.DEFERRED)
+
+    async def stop(self, timeout: float) -> None:
+        """Finish deliveries in progress (bounded); what is not done stays queued."""
+        self._stopping = True
+        self._scan_now.set()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- one message (worker thread) -------------------------------------------------
+
+    def process(self, queue_id: str, queue: QueueName) -> None:
+        """Deliver every pending recipient of one queue file, then remove or defer it."""
+        if queue is not QueueName.ACTIVE:
+            self.store.move(queue_id, queue, QueueName.ACTIVE)
+        active_arrival = time.time()
+        try:
+            message = self.store.read(queue_id, QueueName.ACTIVE)
+        except CorruptQueueFile as error:
+            self.store.quarantine(queue_id, QueueName.ACTIVE)
+            self.log.warning(
+                self.program,
+                self.number,
+                f"{queue_id}: corrupt queue file moved to corrupt/: {error.reason}",
+            )
+            return
+        envelope = message.envelope
+        pending = [i for i in range(len(envelope.recipients)) if i not in message.done]
+        self.log.info(
+            self.program,
+            self.number,
+            fmt.qmgr_from(queue_id, envelope.sender, message.size, len(pending)),
+        )
+        deferred: dict[int, str] = {}
+        for index in pending:
+            outcomes = self._deliver_recipient(message, envelope.recipients[index], active_arrival)
+            if all(o.final for o in outcomes):
+                self.store.mark_done(queue_id, QueueName.ACTIVE, index)
+            else:
+                deferred[index] = next(o.reason for o in outcomes if not o.final)
+        self._finish(message, deferred)
+
+    def _finish(self, message: QueuedMessage, deferred: dict[int, str]) -> None:
+        queue_id = message.queue_id
+        if not deferred:
+            self.store.remove(queue_id, QueueName.ACTIVE)
+            self.log.info(self.program, self.number, fmt.queue_removed(queue_id))
+            return
+        now = time.time()
+        arrival = message.envelope.arrival_time
+        if now - arrival >= self.config.maximal_queue_lifetime:
+            # TODO(#5): return a DSN to the sender; until bounces land, the log says it.
+            self.log.info(
+                self.program, self.number, fmt.qmgr_expired(queue_id, message.envelope.sender)
+            )
+            self.store.quarantine(queue_id, QueueName.ACTIVE)
+            return
+        delay = min(
+            max(now - arrival, float(self.config.minimal_backoff_time)),
+            float(self.config.maximal_backoff_time),
+        )
+        self.store.defer(queue_id, QueueName.ACTIVE, deferred, now + delay)
+
+    def _deliver_recipient(
+        self, message: QueuedMessage, recipient: Recipient, active_arrival: float
+    ) -> list[Outcome]:
+        number = next(self._numbers)
+        expanded = self.recipients.expand(recipient.address)
+        if isinstance(expanded, Verdict):
+            outcome = _from_verdict(expanded, recipient.address)
+            self._log_outcome(
+                message,
+                recipient=recipient,
+                outcome=outcome,
+                program="qmgr",
+                number=number,
+                active_arrival=active_arrival,
+            )
+            return [outcome]
+        outcomes = []
+        for destination in expanded:
+            handoff = time.time()
+            outcome = self._deliver_destination(message, recipient, destination)
+            known = (*_MAILDIR_TRANSPORTS, "discard", "error")
+            program = destination.transport if destination.transport in known else "qmgr"
+            self._log_outcome(message, recipient, outcome, program, number, active_arrival, handoff)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _deliver_destination(
+        self, message: QueuedMessage, recipient: Recipient, dest: Destination
+    ) -> Outcome:
+        if dest.transport not in _MAILDIR_TRANSPORTS:
+            return _other_transport(dest)
+        if dest.mailbox is None:
+            return Outcome(
+                "bounced", "5.3.0", "no Maildir for this recipient", dest.transport, dest.address
+            )
+        if has_delivered_to(message.content, dest.address):
+            reason = f"mail forwarding loop for {dest.address}"
+            return Outcome("bounced", "5.4.6", reason, dest.transport, dest.address)
+        original = recipient.original if self.config.enable_original_recipient else None
+        prepend = delivery_headers(message.envelope.sender, dest.address, original)
+        try:
+            deliver_to_maildir(
+                dest.mailbox,
+                message.content,
+                prepend=prepend,
+                uid=dest.uid if self.as_root else None,
+                gid=dest.gid if self.as_root else None,
+                hostname=self.config.myhostname,
+            )
+        except MaildirError as error:
+            status, dsn = ("deferred", "4.2.0") if error.temporary else ("bounced", "5.2.0")
+            reason = f"maildir delivery failed: {error.reason}"
+            return Outcome(status, dsn, reason, dest.transport, dest.address)
+        return Outcome("sent", "2.0.0", "delivered to maildir", dest.transport, dest.address)
+
+    def _log_outcome(
+        self,
+        message: QueuedMessage,
+        *,
+        recipient: Recipient,
+        outcome: Outcome,
+        program: str,
+        number: int,
+        active_arrival: float,
+        handoff: float | None = None,
+    ) -> None:
+        done = time.time()
+        arrival = message.envelope.arrival_time
+        start = handoff if handoff is not None else done
+        times = fmt.DeliveryTimes(
+            total=done - arrival,
+            before_qmgr=max(active_arrival - arrival, 0.0),
+            in_qmgr=max(start - active_arrival, 0.0),
+            setup=0.0,
+            transmission=max(done - start, 0.0),
+        )
+        line = fmt.recipient_status(
+            message.queue_id,
+            outcome.address,
+            original=recipient.original,
+            relay=outcome.relay,
+            times=times,
+            dsn=outcome.dsn,
+            status=outcome.status,
+            reason=outcome.reason,
+        )
+        self.log.info(self.log.program(program), number, line)
+
+
+def _other_transport(dest: Destination) -> Outcome:
+    """discard(8) and error(8); anything else needs the smtp client."""
+    if dest.transport == "discard":
+        return Outcome("sent", "2.0.0", dest.nexthop or "discarded", "none", dest.address)
+    if dest.transport == "error":
+        reason = dest.nexthop or "mail delivery error"
+        return Outcome("bounced", "5.0.0", reason, "none", dest.address)
+    # TODO(#5): the smtp client. Until then such mail waits in deferred/.
+    return Outcome("deferred", "4.3.0", "mail transport unavailable", "none", dest.address)
+
+
+def _from_verdict(verdict: Verdict, address: str) -> Outcome:
+    status = "deferred" if 400 <= verdict.code < 500 else "bounced"
+    return Outcome(status, verdict.enhanced, verdict.text, "none", address)
+
+
+def _recovery_lines(report: object) -> list[str]:
+    lines: Callable[[], list[str]] | None = getattr(report, "log_lines", None)
+    return lines() if lines is not None else []

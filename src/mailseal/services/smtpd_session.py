@@ -1,0 +1,504 @@
+"""One smtpd session: the sans-IO core driven over a connection, with Postfix's decisions.
+
+This is smtpd(8)'s per-client loop. The protocol itself (commands, replies,
+DATA framing, pipelining rules) is :class:`mailseal.smtp.server.SmtpServer`;
+here we add what needs the world:
+
+- time: ``smtpd_timeout`` per request (``smtpd_per_request_deadline``, with
+  ``smtpd_min_data_rate`` crediting DATA progress), the soft-error tarpit
+  (``smtpd_error_sleep_time``), the pre-greeting pause, ``smtpd_starttls_timeout``;
+- TLS: the STARTTLS upgrade (discarding pipelined plaintext) and wrapper mode;
+- decisions: restrictions at MAIL/RCPT/DATA, VRFY answers;
+- the queue: the queue ID at the first accepted recipient (as Postfix creates
+  its queue file then), the Received: header, and the fsynced queue file
+  *before* ``250 Ok: queued as``;
+- the log lines of a session, in Postfix's shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from mailseal.log import format as fmt
+from mailseal.log.sinks import MailLog
+from mailseal.net.connection import Connection, ConnectionLostError, HandshakeError
+from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.queue.ids import new_queue_id
+from mailseal.queue.store import QueueStore
+from mailseal.services.anvil import RateCounter
+from mailseal.services.cleanup import (
+    ReceivedFacts,
+    find_message_id,
+    received_header,
+    with_protocol,
+)
+from mailseal.services.networks import NetworkList
+from mailseal.services.recipients import Recipients, Verdict
+from mailseal.services.restrictions import ClientFacts, Restrictions
+from mailseal.smtp import events as ev
+from mailseal.smtp.reply import Reply, queued, reply
+from mailseal.smtp.server import ServerSettings, SmtpServer
+from mailseal.tls import phrases
+from mailseal.tls.outcome import TlsOutcome, judge_server_side
+from mailseal.tls.server import ServerTls
+
+__all__ = ["SessionLimits", "SmtpdService", "SmtpdShared", "run_session"]
+
+_QUEUE_WRITE_ERROR = reply(451, "4.3.0", "Error: queue file write error")
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """The time limits of smtpd, in seconds (see the module docstring)."""
+
+    timeout: float
+    starttls_timeout: float
+    per_request_deadline: bool
+    min_data_rate: int
+    soft_error_limit: int
+    error_sleep_time: float
+    pregreet_wait: float
+    connection_rate_limit: int
+
+
+@dataclass
+class SmtpdService:
+    """Everything one master.cf smtpd service needs, built once per (re)load."""
+
+    name: str
+    program: str
+    hostname: str
+    product: str
+    settings: ServerSettings
+    tls: ServerTls
+    wrapper_mode: bool
+    received_tls_postfix_style: bool
+    limits: SessionLimits
+    restrictions: Restrictions
+    recipients: Recipients
+    bare_newline_exclusions: NetworkList
+    pregreet_exclusions: NetworkList
+    rate_exceptions: NetworkList
+    peername_lookup: bool
+
+
+@dataclass
+class SmtpdShared:
+    """What all smtpd sessions of the process share."""
+
+    log: MailLog
+    store: QueueStore
+    queued: Callable[[str], None]  # tells the queue manager a new file is in incoming/
+    numbers: object  # an iterator of session numbers (mailseal.log.sinks.session_numbers)
+    rates: RateCounter
+    names: dict[str, tuple[str, float]] = field(default_factory=dict)
+    active: int = 0
+
+
+async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connection) -> None:
+    """Serve one client until it quits, times out, misbehaves or the server stops."""
+    number = next(shared.numbers)  # type: ignore[call-overload]
+    shared.active += 1
+    session = _Session(service, shared, conn, number)
+    try:
+        await session.run()
+    except Exception as error:  # one broken session must not take the server down
+        shared.log.error(service.program, number, f"session aborted: {error!r}")  # noqa: TRY400
+    finally:
+        shared.active -= 1
+        conn.close()
+
+
+class _Session:
+    def __init__(
+        self, service: SmtpdService, shared: SmtpdShared, conn: Connection, number: int
+    ) -> None:
+        self.service = service
+        self.shared = shared
+        self.conn = conn
+        self.number = number
+        self.addr = conn.peer[0]
+        self.host = "unknown"
+        self.core: SmtpServer | None = None
+        self.tls: TlsOutcome | None = None
+        self.sender: str | None = None
+        self.queue_id: str | None = None
+        self.deadline = 0.0
+
+    # -- logging -----------------------------------------------------------------
+
+    def info(self, message: str) -> None:
+        self.shared.log.info(self.service.program, self.number, message)
+
+    def warning(self, message: str) -> None:
+        self.shared.log.warning(self.service.program, self.number, message)
+
+    @property
+    def namaddr(self) -> str:
+        return fmt.host_addr(self.host, self.addr)
+
+    # -- the session ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.host = await self._client_name()
+        self.info(fmt.connect_from(self.host, self.addr))
+        core: SmtpServer | None = None
+        try:
+            if not await self._admit():
+                return
+            if self.service.wrapper_mode and not await self._handshake(b""):
+                return
+            core = SmtpServer(self._settings())
+            self.core = core
+            core.greet()
+            await self._loop(core)
+        finally:
+            counts = core.command_counts() if core is not None else []
+            self.info(fmt.disconnect_from(self.host, self.addr, counts))
+
+    async def _client_name(self) -> str:
+        """The verified client name, or ``unknown`` (smtpd_peername_lookup)."""
+        if not self.service.peername_lookup or not self.addr:
+            return "unknown"
+        cached = self.shared.names.get(self.addr)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < 60:
+            return cached[0]
+        name = await _reverse_lookup(self.addr)
+        if len(self.shared.names) > 4096:
+            self.shared.names.clear()
+        self.shared.names[self.addr] = (name, now)
+        return name
+
+    def _settings(self) -> ServerSettings:
+        settings = self.service.settings
+        if self.service.wrapper_mode:
+            settings = replace(settings, tls_active=True, starttls_offered=False)
+        if settings.bare_newline != "no" and self.service.bare_newline_exclusions.matches(
+            self.addr
+        ):
+            settings = replace(settings, bare_newline="no")
+        return settings
+
+    async def _admit(self) -> bool:
+        """Connection rate limit and the pre-greeting test; False = session over."""
+        limits = self.service.limits
+        if limits.connection_rate_limit > 0 and not self.service.rate_exceptions.matches(self.addr):
+            count = self.shared.rates.hit(self.addr, time.monotonic())
+            if count > limits.connection_rate_limit:
+                self.warning(
+                    f"Connection rate limit exceeded: {count} from {self.namaddr} "
+                    f"for service {self.service.name}"
+                )
+                text = f"Error: too many connections from {self.addr}"
+                await self._send(reply(421, "4.7.0", f"{self.service.hostname} {text}").encode())
+                return False
+        if limits.pregreet_wait > 0 and not self.service.pregreet_exclusions.matches(self.addr):
+            try:
+                early = await self.conn.read(limits.pregreet_wait)
+            except TimeoutError:
+                return True
+            if not early:
+                self.info(fmt.lost_connection("CONNECT", self.host, self.addr))
+                return False
+            self.info(
+                f"improper command pipelining after CONNECT from {self.namaddr}: "
+                f"{_printable(early)}"
+            )
+            text = "Error: SMTP protocol synchronization"
+            await self._send(reply(554, "5.5.0", text).encode())
+            return False
+        return True
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            self.conn.write(data)
+            await self.conn.drain()
+        except ConnectionLostError:
+            return
+
+    async def _loop(self, core: SmtpServer) -> None:
+        self._new_request()
+        while True:
+            event = core.next_event()
+            if event is not None:
+                if not await self._handle(core, event):
+                    return
+                continue
+            if not await self._flush(core) or core.closed:
+                return
+            if core.pending is not None:
+                continue  # an answer is owed; _handle supplies it on the next turn
+            if not await self._receive(core):
+                return
+
+    async def _flush(self, core: SmtpServer) -> bool:
+        data = core.data_to_send()
+        if not data:
+            return True
+        limits = self.service.limits
+        if core.error_count > limits.soft_error_limit and not core.closed:
+            await asyncio.sleep(limits.error_sleep_time)  # Postfix's tarpit
+        try:
+            self.conn.write(data)
+            await asyncio.wait_for(self.conn.drain(), limits.timeout)
+        except (ConnectionLostError, TimeoutError):
+            self.info(fmt.lost_connection(self._after(core), self.host, self.addr))
+            return False
+        self._new_request()
+        return True
+
+    def _new_request(self) -> None:
+        self.deadline = time.monotonic() + self.service.limits.timeout
+
+    async def _receive(self, core: SmtpServer) -> bool:
+        limits = self.service.limits
+        now = time.monotonic()
+        if not limits.per_request_deadline:
+            self.deadline = now + limits.timeout
+        try:
+            data = await self.conn.read(max(self.deadline - now, 0.0))
+        except TimeoutError:
+            self.info(fmt.timeout_after(self._after(core), self.host, self.addr))
+            core.timeout()
+            await self._flush(core)
+            return False
+        if not data:
+            self.info(fmt.lost_connection(self._after(core), self.host, self.addr))
+            core.receive_data(b"")
+            return False
+        if limits.per_request_deadline and core.last_command in ("DATA", "BDAT"):
+            # smtpd_min_data_rate: progress earns time, never beyond smtpd_timeout.
+            credit = len(data) / limits.min_data_rate
+            self.deadline = min(self.deadline + credit, time.monotonic() + limits.timeout)
+        core.receive_data(data)
+        return True
+
+    def _after(self, core: SmtpServer) -> str:
+        return core.last_command_detail
+
+    # -- events --------------------------------------------------------------------
+
+    async def _handle(self, core: SmtpServer, event: ev.Event) -> bool:
+        """React to one core event; False ends the session."""
+        match event:
+            case ev.MailRequest(sender=sender):
+                self.sender = sender
+                core.answer(
+                    self._verdict(
+                        self.service.restrictions.at_mail(self._client(core), sender),
+                        core,
+                        "MAIL",
+                        None,
+                    )
+                )
+            case ev.RcptRequest(recipient=recipient):
+                core.answer(self._rcpt(core, recipient))
+            case ev.DataRequest():
+                verdict = self.service.restrictions.at_data(
+                    self._client(core), self.sender or "", ()
+                )
+                core.answer(self._verdict(verdict, core, "DATA", None))
+            case ev.MessageComplete(envelope=envelope, content=content):
+                core.answer(await self._queue(core, envelope, content))
+            case ev.VrfyRequest(argument=argument):
+                core.answer(self._vrfy(argument))
+            case ev.StartTlsRequest(discarded=discarded):
+                return await self._starttls(core, discarded)
+            case ev.ProtocolViolation(reason=reason, detail=detail):
+                self.info(f"{reason} after {core.last_command} from {self.namaddr}: {detail}")
+            case ev.Reset():
+                self.sender = None
+                self.queue_id = None
+            case ev.ConnectionClosing():
+                await self._flush(core)
+                return False
+            case _:
+                pass
+        return True
+
+    def _client(self, core: SmtpServer) -> ClientFacts:
+        return ClientFacts(
+            name=self.host,
+            addr=self.addr,
+            helo=core.helo_name,
+            sasl_username=None,
+            tls_active=core.tls_active,
+            tls_trust=str(self.tls.trust) if self.tls is not None else None,
+        )
+
+    def _verdict(
+        self, verdict: Verdict | None, core: SmtpServer, stage: str, recipient: str | None
+    ) -> Reply | None:
+        if verdict is None:
+            return None
+        answer = reply(verdict.code, verdict.enhanced, verdict.text)
+        action = "reject" if verdict.code >= 400 else "reject_warning"
+        line = fmt.noqueue(
+            action,
+            stage,
+            self.host,
+            self.addr,
+            answer.text,
+            sender=self.sender,
+            recipient=recipient,
+            proto="ESMTP" if core.extended else "SMTP",
+            helo=core.helo_name,
+            queue_id=self.queue_id,
+        )
+        self.info(line)
+        return answer
+
+    def _rcpt(self, core: SmtpServer, recipient: str) -> Reply | None:
+        verdict = self.service.restrictions.at_rcpt(
+            self._client(core), self.sender or "", recipient
+        )
+        if verdict is not None:
+            return self._verdict(verdict, core, "RCPT", recipient)
+        if self.queue_id is None:
+            # Postfix creates the queue file, and so names the message, here.
+            self.queue_id = new_queue_id()
+            self.info(fmt.client(self.queue_id, self.host, self.addr))
+        return None
+
+    def _vrfy(self, argument: str) -> Reply:
+        address = argument.strip().strip("<>")
+        verdict = self.service.recipients.check(address)
+        if verdict is not None:
+            return reply(verdict.code, verdict.enhanced, verdict.text)
+        return reply(252, "2.0.0", address)
+
+    async def _queue(self, core: SmtpServer, envelope: ev.Envelope, content: bytes) -> Reply:
+        queue_id = self.queue_id or new_queue_id()
+        now = time.time()
+        tls_clause = ""
+        if self.tls is not None:
+            tls_clause = phrases.received_tls_clause(
+                self.tls, postfix_style=self.service.received_tls_postfix_style
+            )
+        header = received_header(
+            ReceivedFacts(
+                helo=core.helo_name or "",
+                client_name=self.host,
+                client_addr=self.addr,
+                by_host=self.service.hostname,
+                product=self.service.product,
+                protocol=with_protocol(
+                    extended=envelope.extended, tls=core.tls_active, authenticated=False
+                ),
+                queue_id=queue_id,
+                recipients=tuple(r.address for r in envelope.recipients),
+                when=now,
+                tls_clause=tls_clause,
+            )
+        )
+        params = envelope.sender_params
+        queued_envelope = Envelope(
+            sender=envelope.sender,
+            recipients=tuple(
+                Recipient(
+                    address=r.address,
+                    original=r.address,
+                    notify=r.params.get("NOTIFY", ""),
+                    orcpt=r.params.get("ORCPT", ""),
+                )
+                for r in envelope.recipients
+            ),
+            arrival_time=now,
+            client_name=self.host,
+            client_addr=self.addr,
+            helo=core.helo_name or "",
+            protocol="ESMTP" if envelope.extended else "SMTP",
+            envid=params.get("ENVID", ""),
+            ret=params.get("RET", ""),
+            body=params.get("BODY", ""),
+            smtputf8="SMTPUTF8" in params,
+            message_id=find_message_id(content),
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None, self.shared.store.enqueue, queued_envelope, header + content, queue_id
+            )
+        except OSError as error:
+            self.warning(f"{queue_id}: queue file write error: {error}")
+            self.queue_id = None
+            return _QUEUE_WRITE_ERROR
+        if queued_envelope.message_id:
+            self.shared.log.info(
+                self.service.program.rsplit("/", 1)[0] + "/cleanup",
+                self.number,
+                fmt.message_id(queue_id, queued_envelope.message_id),
+            )
+        self.shared.queued(queue_id)
+        self.queue_id = None
+        self.sender = None
+        return queued(queue_id)
+
+    async def _starttls(self, core: SmtpServer, discarded: bytes) -> bool:
+        self.conn.pause_reading()  # before the 220 leaves: see net.connection
+        if not await self._flush(core):
+            return False
+        if discarded:
+            self.warning(
+                f"{self.namaddr}: discarding {len(discarded)} bytes of plaintext "
+                "pipelined after STARTTLS"
+            )
+        if not await self._handshake(discarded):
+            return False
+        core.tls_established()
+        self.sender = None
+        self.queue_id = None
+        self._new_request()
+        return True
+
+    async def _handshake(self, already_discarded: bytes) -> bool:
+        """Run the server TLS handshake; log it as Postfix does. False = session over."""
+        tls = self.service.tls
+        if tls.context is None:
+            return False
+        if tls.loglevel >= 2:
+            self.info(phrases.setting_up_from(self.host, self.addr))
+        try:
+            late = await self.conn.start_tls(tls.context, self.service.limits.starttls_timeout)
+        except HandshakeError as error:
+            self.warning(phrases.handshake_failed(self.host, self.addr, error.reason))
+            after = "STARTTLS" if not self.service.wrapper_mode else "CONNECT"
+            self.info(fmt.lost_connection(after, self.host, self.addr))
+            return False
+        if late and not already_discarded:
+            self.warning(
+                f"{self.namaddr}: discarding {len(late)} bytes of plaintext "
+                "pipelined after STARTTLS"
+            )
+        ssl_object = self.conn.ssl_object
+        if ssl_object is None:
+            return False
+        self.tls = judge_server_side(ssl_object, ca_configured=tls.ask_ccert)
+        if tls.loglevel >= 1:
+            if tls.ask_ccert and self.tls.peer_fingerprint:
+                self.info(phrases.client_cert_line(self.tls, self.host, self.addr))
+            self.info(phrases.established_from(self.tls, self.host, self.addr))
+        return True
+
+
+async def _reverse_lookup(addr: str) -> str:
+    """PTR name confirmed by a forward lookup, else ``unknown`` (Postfix's rule)."""
+    loop = asyncio.get_running_loop()
+    try:
+        name, _ = await asyncio.wait_for(loop.getnameinfo((addr, 0), 8), 5)  # NI_NAMEREQD
+        infos = await asyncio.wait_for(loop.getaddrinfo(name, None), 5)
+    except (OSError, TimeoutError):
+        return "unknown"
+    if any(info[4][0] == addr for info in infos):
+        return str(name)
+    return "unknown"
+
+
+def _printable(data: bytes, limit: int = 100) -> str:
+    """Client bytes for a log line: printable ASCII, the rest escaped, bounded."""
+    text = data[:limit].decode("ascii", "backslashreplace")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
