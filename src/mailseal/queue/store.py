@@ -1,0 +1,403 @@
+"""The queue on disk: one file per message in incoming/, active/, deferred/, hold/, corrupt/.
+
+Durability follows Postfix: a message file is written under a temporary name, fsynced,
+given its queue ID name, and the directory is fsynced, all before smtpd answers 250
+(``queue_directory``). Afterwards a file only moves between queue directories
+(rename, then fsync of both directories) and grows by small appended records, each
+fsynced, that mark recipients done or keep deferral reasons (see :mod:`.qfile`).
+A deferred file's mtime is the time of its next delivery attempt, Postfix's trick.
+
+Everything here is synchronous and blocking: the asyncio daemons call it in a thread
+executor. Several threads of one process may share a :class:`QueueStore`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+from mailseal.queue.envelope import Envelope
+from mailseal.queue.fsio import fsync_directory, write_all
+from mailseal.queue.ids import is_queue_id, new_queue_id, sort_oldest_first
+from mailseal.queue.qfile import (
+    HEAD_MAX,
+    MAX_REASON,
+    QueueFileError,
+    done_record,
+    encode_head,
+    encode_tail,
+    envelope_location,
+    parse_envelope,
+    parse_queue_file,
+    reason_record,
+)
+
+__all__ = [
+    "TEMP_PREFIX",
+    "CorruptQueueFile",
+    "QuarantinedFile",
+    "QueueName",
+    "QueueStore",
+    "QueuedMessage",
+    "RecoveryReport",
+]
+
+# Temporary files live in incoming/ under this prefix; the name is never a queue ID.
+TEMP_PREFIX = "tmp-"
+# Appended records are at most ~12 KiB (a reason of MAX_REASON characters, JSON-escaped):
+# the torn-tail repair never needs to look further back than this.
+_TAIL_WINDOW = 8 * MAX_REASON + 4096
+_ID_ATTEMPTS = 100
+
+
+class QueueName(StrEnum):
+    """The queue directories, named as Postfix names them."""
+
+    INCOMING = "incoming"
+    ACTIVE = "active"
+    DEFERRED = "deferred"
+    HOLD = "hold"
+    CORRUPT = "corrupt"
+
+
+class CorruptQueueFile(Exception):  # noqa: N818 - the name is the API the daemons use
+    """A queue file is torn or garbled; move it to corrupt/ and log."""
+
+    def __init__(self, queue_id: str, reason: str) -> None:
+        super().__init__(f"{queue_id}: corrupt queue file: {reason}")
+        self.queue_id = queue_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message as read from its queue file."""
+
+    queue_id: str
+    queue: QueueName
+    envelope: Envelope
+    content: bytes = field(repr=False)
+    done: frozenset[int]
+    defer_reasons: Mapping[int, str]
+    size: int
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """Indices of the recipients not yet marked done, in envelope order."""
+        return tuple(i for i in range(len(self.envelope.recipients)) if i not in self.done)
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    """A queue file that recovery moved to corrupt/."""
+
+    queue_id: str
+    queue: QueueName
+    reason: str
+
+    @property
+    def log_text(self) -> str:
+        """Postfix's warning text for the move (qmgr logs it after "warning: ")."""
+        return f'saving corrupt file "{self.queue_id}" from queue "{self.queue}" to queue "corrupt"'
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What :meth:`QueueStore.recover` did, for the daemon to log."""
+
+    removed_temp: tuple[str, ...]
+    from_incoming: tuple[str, ...]
+    resumed: tuple[str, ...]
+    quarantined: tuple[QuarantinedFile, ...]
+
+
+class QueueStore:
+    """The queue directory tree and the operations on its files."""
+
+    def __init__(self, directory: Path, *, fsync: bool = True) -> None:
+        """Use ``directory`` (Postfix's ``queue_directory``); ``fsync=False`` only in tests."""
+        self._dir = Path(directory)
+        self._fsync = fsync
+        # Appends to one file must not interleave with its torn-tail repair.
+        self._append_lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        """The queue directory."""
+        return self._dir
+
+    def create(self) -> None:
+        """Create the queue directories (mode 0700); existing ones are left alone."""
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for queue in QueueName:
+            (self._dir / queue).mkdir(mode=0o700, exist_ok=True)
+        self._sync_dir(self._dir)
+
+    def path(self, queue_id: str, queue: QueueName) -> Path:
+        """Where the file of ``queue_id`` lives when it is in ``queue``."""
+        if not is_queue_id(queue_id):
+            raise ValueError(f"not a queue ID: {queue_id!r}")
+        return self._dir / queue / queue_id
+
+    # -- accepting mail -----------------------------------------------------------------
+
+    def enqueue(self, envelope: Envelope, content: bytes, queue_id: str | None = None) -> str:
+        """Store a message durably in incoming/ and return its queue ID.
+
+        When this returns, the message survives a crash: smtpd may answer 250.
+        ``OSError`` (disk full, I/O error) means nothing was stored. ``queue_id``
+        is the ID smtpd already logged (Postfix names a message at its first
+        recipient); it is used unless a file of that name exists, and the
+        returned ID is the one on disk.
+        """
+        return self.enqueue_many([(envelope, content)], [queue_id])[0]
+
+    def enqueue_many(
+        self,
+        items: Sequence[tuple[Envelope, bytes]],
+        queue_ids: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Store several messages with one directory fsync (group commit); IDs in order.
+
+        All or nothing: on an error every file of the batch is removed again and the
+        error is raised, so no client is told 250 for a message that is not on disk.
+        """
+        written: list[tuple[str, Path]] = []
+        published: list[str] = []
+        try:
+            preferred = list(queue_ids) if queue_ids is not None else [None] * len(items)
+            for (envelope, content), wanted in zip(items, preferred, strict=True):
+                written.append(self._write_temp(envelope, content, wanted))
+            for queue_id, temp in written:
+                published.append(self._publish(queue_id, temp))
+            self._sync_dir(self._dir / QueueName.INCOMING)
+        except BaseException:
+            self._abandon([temp for _, temp in written], published)
+            raise
+        return published
+
+    def _write_temp(
+        self, envelope: Envelope, content: bytes, wanted: str | None = None
+    ) -> tuple[str, Path]:
+        head = encode_head(envelope, content)
+        tail = encode_tail(head, content)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        for _ in range(_ID_ATTEMPTS):
+            queue_id = self._unused_id(wanted)
+            wanted = None
+            temp = self._dir / QueueName.INCOMING / f"{TEMP_PREFIX}{queue_id}"
+            try:
+                fd = os.open(temp, flags, 0o600)
+            except FileExistsError:
+                continue
+            try:
+                try:
+                    write_all(fd, (head, content, tail))
+                    if self._fsync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            return queue_id, temp
+        raise FileExistsError(f"no free queue file name in {temp.parent}")
+
+    def _unused_id(self, wanted: str | None = None) -> str:
+        """A fresh ID that names no file in any queue (so a clash costs a retry only)."""
+        for _ in range(_ID_ATTEMPTS):
+            queue_id, wanted = wanted or new_queue_id(), None
+            if not any((self._dir / q / queue_id).exists() for q in QueueName):
+                return queue_id
+        raise FileExistsError(f"no free queue ID in {self._dir}")
+
+    def _publish(self, queue_id: str, temp: Path) -> str:
+        """Give the temporary file its queue ID name, never replacing an existing file."""
+        incoming = self._dir / QueueName.INCOMING
+        for _ in range(_ID_ATTEMPTS):
+            try:
+                # link() fails on an existing name where rename() would replace it.
+                os.link(temp, incoming / queue_id)
+            except FileExistsError:
+                queue_id = self._unused_id()
+                continue
+            temp.unlink()
+            return queue_id
+        raise FileExistsError(f"no free queue ID in {incoming}")
+
+    def _abandon(self, temps: list[Path], published: list[str]) -> None:
+        with contextlib.suppress(OSError):
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+            for queue_id in published:
+                self.path(queue_id, QueueName.INCOMING).unlink(missing_ok=True)
+            self._sync_dir(self._dir / QueueName.INCOMING)
+
+    # -- reading and listing ----------------------------------------------------------
+
+    def read(self, queue_id: str, queue: QueueName) -> QueuedMessage:
+        """Read a queue file; raise :class:`CorruptQueueFile` if it is torn or garbled."""
+        data = self.path(queue_id, queue).read_bytes()
+        try:
+            parsed = parse_queue_file(data)
+        except QueueFileError as exc:
+            raise CorruptQueueFile(queue_id, str(exc)) from None
+        return QueuedMessage(
+            queue_id=queue_id,
+            queue=queue,
+            envelope=parsed.envelope,
+            content=parsed.content,
+            done=parsed.done,
+            defer_reasons=MappingProxyType(parsed.defer_reasons),
+            size=len(parsed.content),
+        )
+
+    def list(self, queue: QueueName) -> list[str]:
+        """The queue IDs in ``queue``, oldest first; temporary files are not listed."""
+        with os.scandir(self._dir / queue) as entries:
+            names = [entry.name for entry in entries if is_queue_id(entry.name)]
+        return sort_oldest_first(names)
+
+    def next_attempt(self, queue_id: str, queue: QueueName) -> float:
+        """When a deferred message is due again (the file's mtime)."""
+        return self.path(queue_id, queue).stat().st_mtime
+
+    # -- delivery progress -------------------------------------------------------------
+
+    def mark_done(self, queue_id: str, queue: QueueName, index: int) -> None:
+        """Record durably that recipient ``index`` is finished (delivered or bounced)."""
+        self._append(self.path(queue_id, queue), done_record(index), (index,), mtime=None)
+
+    def defer(
+        self,
+        queue_id: str,
+        src: QueueName,
+        reasons: Mapping[int, str],
+        next_attempt: float,
+    ) -> None:
+        """Keep the deferral reasons, set the next attempt time, and move to deferred/."""
+        records = b"".join(reason_record(i, text) for i, text in sorted(reasons.items()))
+        self._append(self.path(queue_id, src), records, reasons.keys(), mtime=next_attempt)
+        if src is not QueueName.DEFERRED:
+            self.move(queue_id, src, QueueName.DEFERRED)
+
+    def _append(
+        self, path: Path, records: bytes, indices: Collection[int], *, mtime: float | None
+    ) -> None:
+        with self._append_lock:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                count = self._recipient_count(fd, path.name)
+                bad = [i for i in indices if not 0 <= i < count]
+                if bad:
+                    raise IndexError(f"{path.name}: no recipient {bad[0]} of {count}")
+                self._repair_tail(fd, path.name)
+                write_all(fd, (records,))
+                if mtime is not None:
+                    # Postfix sets both times of a deferred file to the next attempt.
+                    os.utime(fd, (mtime, mtime))
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _recipient_count(fd: int, queue_id: str) -> int:
+        try:
+            start, length = envelope_location(os.pread(fd, HEAD_MAX, 0))
+            return len(parse_envelope(os.pread(fd, length, start)).recipients)
+        except QueueFileError as exc:
+            raise CorruptQueueFile(queue_id, str(exc)) from None
+
+    @staticmethod
+    def _repair_tail(fd: int, queue_id: str) -> None:
+        """Cut off a record that a crash left half-written, so the next one stands alone."""
+        size = os.fstat(fd).st_size
+        window = min(size, _TAIL_WINDOW)
+        tail = os.pread(fd, window, size - window)
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        if cut < 0:
+            raise CorruptQueueFile(queue_id, "no record boundary near the end of the file")
+        os.ftruncate(fd, size - window + cut + 1)
+
+    # -- moving and removing ----------------------------------------------------------
+
+    def move(self, queue_id: str, src: QueueName, dst: QueueName) -> None:
+        """Move a file between queues; durable when this returns."""
+        self.path(queue_id, src).rename(self.path(queue_id, dst))
+        self._sync_dir(self._dir / dst)
+        self._sync_dir(self._dir / src)
+
+    def quarantine(self, queue_id: str, queue: QueueName) -> None:
+        """Move a file to corrupt/, where nothing reads it (Postfix's corrupt queue)."""
+        self.move(queue_id, queue, QueueName.CORRUPT)
+
+    def remove(self, queue_id: str, queue: QueueName) -> None:
+        """Delete a finished message; durable when this returns."""
+        self.path(queue_id, queue).unlink()
+        self._sync_dir(self._dir / queue)
+
+    def _sync_dir(self, directory: Path) -> None:
+        if self._fsync:
+            fsync_directory(directory)
+
+    # -- startup ------------------------------------------------------------------------
+
+    def recover(self) -> RecoveryReport:
+        """Make the queue consistent after a stop or crash, before delivery starts.
+
+        Temporary files in incoming/ were never acknowledged to a client and are
+        deleted. Every readable file in incoming/ moves to active/; files in active/ stay
+        for delivery to resume (recipients marked done are not delivered again).
+        Unreadable files go to corrupt/. deferred/ and hold/ are left as they are.
+        Meant to run before smtpd accepts mail; run beside a live enqueue it still never
+        loses an acknowledged message (that enqueue fails instead, with nothing stored).
+        """
+        incoming = self._dir / QueueName.INCOMING
+        with os.scandir(incoming) as entries:
+            temps = sorted(e.name for e in entries if e.name.startswith(TEMP_PREFIX))
+        for name in temps:
+            (incoming / name).unlink(missing_ok=True)
+        if temps:
+            self._sync_dir(incoming)
+        quarantined: list[QuarantinedFile] = []
+        moved: list[str] = []
+        for queue_id in self.list(QueueName.INCOMING):
+            if self._check(queue_id, QueueName.INCOMING, quarantined):
+                self.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE)
+                moved.append(queue_id)
+        for queue_id in self.list(QueueName.ACTIVE):
+            self._check(queue_id, QueueName.ACTIVE, quarantined)
+        return RecoveryReport(
+            removed_temp=tuple(temps),
+            from_incoming=tuple(moved),
+            resumed=tuple(self.list(QueueName.ACTIVE)),
+            quarantined=tuple(quarantined),
+        )
+
+    def _check(
+        self, queue_id: str, queue: QueueName, found: builtins.list[QuarantinedFile]
+    ) -> bool:
+        """Read a file whole; quarantine it (and say so) if it cannot be read."""
+        try:
+            self.read(queue_id, queue)
+        except CorruptQueueFile as exc:
+            reason = exc.reason
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            reason = f"read error: {exc.strerror}"
+        else:
+            return True
+        self.quarantine(queue_id, queue)
+        found.append(QuarantinedFile(queue_id, queue, reason))
+        return False

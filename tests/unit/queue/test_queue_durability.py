@@ -1,0 +1,143 @@
+"""The fsync discipline: what is synced, in which order, relative to the renames.
+
+``os.fsync`` is wrapped (not replaced) to record each call; this is the one place the
+tests patch anything, because a crash between two system calls cannot be staged here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.queue.qfile import done_record
+from mailseal.queue.store import QueueName, QueueStore
+
+
+@dataclass(frozen=True)
+class Sync:
+    path: Path
+    is_dir: bool
+    snapshot: object
+
+
+Recorder = Callable[[Callable[[Path], object]], list[Sync]]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QueueStore:
+    queue = QueueStore(tmp_path / "queue")
+    queue.create()
+    return queue
+
+
+@pytest.fixture
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """Wrap os.fsync; each call records its path and ``snapshot(path)`` taken right then."""
+
+    def start(snapshot: Callable[[Path], object]) -> list[Sync]:
+        calls: list[Sync] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            calls.append(Sync(path, path.is_dir(), snapshot(path)))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        return calls
+
+    return start
+
+
+def _envelope() -> Envelope:
+    return Envelope("s@example.org", (Recipient("r@example.net", "r@example.net"),), time.time())
+
+
+def _listing(path: Path) -> object:
+    return sorted(os.listdir(path)) if path.is_dir() else path.read_bytes()
+
+
+def test_enqueue_syncs_file_then_directory_after_rename(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    calls = record_fsyncs(_listing)
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    incoming = store.directory / QueueName.INCOMING
+    assert [call.is_dir for call in calls] == [False, True]
+    file_sync, dir_sync = calls
+    # The file is synced under its temporary name, before it has its queue ID name...
+    assert file_sync.path.parent == incoming
+    assert file_sync.path.name != queue_id
+    assert file_sync.snapshot == (incoming / queue_id).read_bytes()
+    # ...and the directory is synced once the queue ID name has replaced the temporary one.
+    assert dir_sync.path == incoming
+    assert dir_sync.snapshot == [queue_id]
+
+
+def test_enqueue_many_is_one_directory_sync(store: QueueStore, record_fsyncs: Recorder) -> None:
+    calls = record_fsyncs(_listing)
+    ids = store.enqueue_many([(_envelope(), b"%d\r\n" % i) for i in range(4)])
+    assert [call.is_dir for call in calls] == [False] * 4 + [True]
+    assert calls[-1].snapshot == sorted(ids)
+
+
+def test_move_syncs_both_directories_after_rename(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    calls = record_fsyncs(_listing)
+    store.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE)
+    assert [(call.path.name, call.snapshot) for call in calls] == [
+        ("active", [queue_id]),
+        ("incoming", []),
+    ]
+
+
+def test_mark_done_syncs_the_file_with_the_record(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    calls = record_fsyncs(_listing)
+    store.mark_done(queue_id, QueueName.INCOMING, 0)
+    assert len(calls) == 1
+    assert calls[0].path == store.path(queue_id, QueueName.INCOMING)
+    assert isinstance(calls[0].snapshot, bytes)
+    assert calls[0].snapshot.endswith(done_record(0))
+
+
+def test_defer_syncs_mtime_and_reasons_before_the_move(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    calls = record_fsyncs(lambda path: (path.stat().st_mtime, _listing(path)))
+    store.defer(queue_id, QueueName.INCOMING, {0: "later"}, 2_000_000_000.0)
+    assert [(call.path.name, call.is_dir) for call in calls] == [
+        (queue_id, False),
+        ("deferred", True),
+        ("incoming", True),
+    ]
+    assert isinstance(calls[0].snapshot, tuple)
+    assert calls[0].snapshot[0] == 2_000_000_000.0
+
+
+def test_remove_syncs_the_directory(store: QueueStore, record_fsyncs: Recorder) -> None:
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    calls = record_fsyncs(_listing)
+    store.remove(queue_id, QueueName.INCOMING)
+    assert [(call.path.name, call.snapshot) for call in calls] == [("incoming", [])]
+
+
+def test_fsync_false_syncs_nothing(tmp_path: Path, record_fsyncs: Recorder) -> None:
+    calls = record_fsyncs(_listing)
+    store = QueueStore(tmp_path / "q", fsync=False)
+    store.create()
+    queue_id = store.enqueue(_envelope(), b"x")
+    store.mark_done(queue_id, QueueName.INCOMING, 0)
+    store.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE)
+    assert calls == []
