@@ -86,6 +86,12 @@ class Master:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; return the exit status."""
         self.store.create()
+        # Before any listener: recovery deletes half-written files in incoming/,
+        # which must never include one a new session is writing.
+        report = self.store.recover()
+        qmgr_program = self.log.program("qmgr")
+        for quarantined in report.quarantined:
+            self.log.warning(qmgr_program, self.number, quarantined.log_text)
         self.qmgr = self._build_qmgr()
         shared = SmtpdShared(
             log=self.log,

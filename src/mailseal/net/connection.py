@@ -25,11 +25,12 @@ class ConnectionLostError(Exception):
 
 
 class HandshakeError(Exception):
-    """The TLS handshake failed or timed out; ``reason`` is for the log."""
+    """The TLS handshake failed or timed out; ``cause`` is the library's exception."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: BaseException | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause
 
 
 class Connection(asyncio.Protocol):
@@ -140,7 +141,7 @@ class Connection(asyncio.Protocol):
             raise HandshakeError("timeout") from None
         except (ssl.SSLError, OSError, ConnectionError) as error:
             transport.abort()
-            raise HandshakeError(_reason(error)) from None
+            raise HandshakeError(_reason(error), error) from None
         if new is None:
             raise HandshakeError("lost connection")
         self._transport = new

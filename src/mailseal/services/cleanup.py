@@ -2,8 +2,8 @@
 
 - the ``Received:`` header smtpd(8) writes first (RFC 5321 section 4.4), with
   the ``with`` protocol of RFC 3848 (SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA) and,
-  when TLS was used, the TLS clause that ``smtpd_tls_received_header``
-  chooses (see :func:`mailseal.tls.phrases.received_tls_clause`);
+  when TLS was used, Postfix's ``(using ...)`` comments with
+  ``smtpd_tls_received_header = yes``, else RFC 8314's ``tls`` clause;
 - the ``Message-ID:`` value cleanup logs (``ID: message-id=<...>``).
 
 Reads: myhostname, mail_name, smtpd_tls_received_header.
@@ -42,7 +42,8 @@ class ReceivedFacts:
     queue_id: str
     recipients: tuple[str, ...]
     when: float
-    tls_clause: str = ""  # e.g. "(using TLSv1.3 with cipher ... (256/256 bits))"
+    tls_comments: tuple[str, ...] = ()  # Postfix style: "(using TLSv1.3 with cipher ...)"
+    tls_clause: str = ""  # RFC 8314 section 4.3: "tls TLS_AES_256_GCM_SHA384"
     sasl_username: str = ""  # only with smtpd_sasl_authenticated_header = yes
 
 
@@ -54,18 +55,15 @@ def received_header(facts: ReceivedFacts) -> bytes:
     """
     name = facts.client_name or "unknown"
     address = f"IPv6:{facts.client_addr}" if ":" in facts.client_addr else facts.client_addr
-    parts = [f"Received: from {facts.helo or name} ({name} [{address}])"]
-    if facts.tls_clause:
-        parts.append(facts.tls_clause)
+    parts = [f"Received: from {facts.helo or name} ({name} [{address}])", *facts.tls_comments]
     if facts.sasl_username:
         parts.append(f"(Authenticated sender: {facts.sasl_username})")
-    by = f"by {facts.by_host} ({facts.product}) with {facts.protocol} id {facts.queue_id}"
-    date = email.utils.formatdate(facts.when, localtime=True)
+    parts.append(f"by {facts.by_host} ({facts.product}) with {facts.protocol} id {facts.queue_id}")
     if len(facts.recipients) == 1:
-        parts.append(by)
-        parts.append(f"for <{facts.recipients[0]}>; {date}")
-    else:
-        parts.append(f"{by}; {date}")
+        parts.append(f"for <{facts.recipients[0]}>")
+    if facts.tls_clause:  # an Additional-Registered-Clause: after For (RFC 5321 4.4)
+        parts.append(facts.tls_clause)
+    parts[-1] += "; " + email.utils.formatdate(facts.when, localtime=True)
     return (_FOLD.join(parts) + "\r\n").encode("utf-8", "surrogateescape")
 
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -113,11 +113,10 @@ class QueueManager:
             self._busy.discard(queue_id)
 
     async def run(self) -> None:
-        """Recover the queue, then deliver: at start, on wake(), and every queue_run_delay."""
-        loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(self._pool, self.store.recover)
-        for line in _recovery_lines(report):
-            self.log.warning(self.program, self.number, line)
+        """Deliver: what the queue holds at start, on wake(), and every queue_run_delay.
+
+        The master has run ``QueueStore.recover`` before smtpd accepted anything.
+        """
         for queue in (QueueName.ACTIVE, QueueName.INCOMING):
             for queue_id in self.store.list(queue):
                 self._start(queue_id, queue)
@@ -249,9 +248,8 @@ class QueueManager:
                 hostname=self.config.myhostname,
             )
         except MaildirError as error:
-            status, dsn = ("deferred", "4.2.0") if error.temporary else ("bounced", "5.2.0")
-            reason = f"maildir delivery failed: {error.reason}"
-            return Outcome(status, dsn, reason, dest.transport, dest.address)
+            status = "deferred" if error.temporary else "bounced"
+            return Outcome(status, error.dsn, error.text, dest.transport, dest.address)
         return Outcome("sent", "2.0.0", "delivered to maildir", dest.transport, dest.address)
 
     def _log_outcome(
@@ -302,8 +300,3 @@ def _other_transport(dest: Destination) -> Outcome:
 def _from_verdict(verdict: Verdict, address: str) -> Outcome:
     status = "deferred" if 400 <= verdict.code < 500 else "bounced"
     return Outcome(status, verdict.enhanced, verdict.text, "none", address)
-
-
-def _recovery_lines(report: object) -> list[str]:
-    lines: Callable[[], list[str]] | None = getattr(report, "log_lines", None)
-    return lines() if lines is not None else []

@@ -42,7 +42,7 @@ from mailseal.smtp import events as ev
 from mailseal.smtp.reply import Reply, queued, reply
 from mailseal.smtp.server import ServerSettings, SmtpServer
 from mailseal.tls import phrases
-from mailseal.tls.outcome import TlsOutcome, judge_server_side
+from mailseal.tls.outcome import TlsOutcome, handshake_failure
 from mailseal.tls.server import ServerTls
 
 __all__ = ["SessionLimits", "SmtpdService", "SmtpdShared", "run_session"]
@@ -374,11 +374,12 @@ class _Session:
     async def _queue(self, core: SmtpServer, envelope: ev.Envelope, content: bytes) -> Reply:
         queue_id = self.queue_id or new_queue_id()
         now = time.time()
+        tls_comments: tuple[str, ...] = ()
         tls_clause = ""
-        if self.tls is not None:
-            tls_clause = phrases.received_tls_clause(
-                self.tls, postfix_style=self.service.received_tls_postfix_style
-            )
+        if self.tls is not None and self.service.received_tls_postfix_style:
+            tls_comments = phrases.received_tls_lines(self.tls, ask_ccert=self.service.tls.ask_ccert)
+        elif self.tls is not None:
+            tls_clause = phrases.received_tls_clause(self.tls, postfix_style=False)
         header = received_header(
             ReceivedFacts(
                 helo=core.helo_name or "",
@@ -392,6 +393,7 @@ class _Session:
                 queue_id=queue_id,
                 recipients=tuple(r.address for r in envelope.recipients),
                 when=now,
+                tls_comments=tls_comments,
                 tls_clause=tls_clause,
             )
         )
@@ -465,7 +467,13 @@ class _Session:
         try:
             late = await self.conn.start_tls(tls.context, self.service.limits.starttls_timeout)
         except HandshakeError as error:
-            self.warning(phrases.handshake_failed(self.host, self.addr, error.reason))
+            if error.cause is None:
+                self.info(phrases.handshake_failed(self.host, self.addr, error.reason))
+            else:
+                failure = handshake_failure(error.cause)
+                if failure.library_detail:
+                    self.warning(phrases.tls_library_problem(failure.library_detail))
+                self.info(phrases.handshake_failed(self.host, self.addr, failure.reason))
             after = "STARTTLS" if not self.service.wrapper_mode else "CONNECT"
             self.info(fmt.lost_connection(after, self.host, self.addr))
             return False
@@ -477,10 +485,10 @@ class _Session:
         ssl_object = self.conn.ssl_object
         if ssl_object is None:
             return False
-        self.tls = judge_server_side(ssl_object, ca_configured=tls.ask_ccert)
+        self.tls = tls.judge(ssl_object)
+        if phrases.logs_client_cert(tls.loglevel) and self.tls.peer_fingerprint:
+            self.info(phrases.client_cert_line(self.tls, self.host, self.addr))
         if tls.loglevel >= 1:
-            if tls.ask_ccert and self.tls.peer_fingerprint:
-                self.info(phrases.client_cert_line(self.tls, self.host, self.addr))
             self.info(phrases.established_from(self.tls, self.host, self.addr))
         return True
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mailseal.testing.process import run_mailseal
 
-__all__ = ["MailsealProcess", "Ports", "free_port", "make_instance"]
+__all__ = ["Instance", "MailsealProcess", "Ports", "Servers", "free_port", "make_instance"]
 
 HOSTNAME = "mail.example.test"
 DOMAIN = "example.test"
@@ -164,3 +164,36 @@ class MailsealProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class Instance:
+    """A started server with its configuration directory and ports."""
+
+    directory: Path
+    ports: Ports
+    process: MailsealProcess
+
+    @property
+    def cafile(self) -> str:
+        """The self-signed certificate ``init`` made: trust it to verify the server."""
+        return str(self.directory / "tls" / "server.crt")
+
+
+class Servers:
+    """Starts instances under one directory and stops them all at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[MailsealProcess] = []
+
+    def start(self, main_cf_extra: str = "", name: str = "mailseal") -> Instance:
+        directory = self.root / name
+        ports = make_instance(directory, main_cf_extra)
+        process = MailsealProcess(directory).start()
+        self.started.append(process)
+        return Instance(directory, ports, process)
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            process.stop()

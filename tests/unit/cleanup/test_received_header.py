@@ -28,13 +28,20 @@ def facts(**changes: object) -> ReceivedFacts:
 
 
 def test_single_recipient_header_is_folded_like_postfix() -> None:
-    header = received_header(facts(tls_clause="(using TLSv1.3 with cipher X (256/256 bits))"))
+    header = received_header(facts(tls_comments=("(using TLSv1.3 with cipher X (256/256 bits))",)))
     lines = header.decode().split("\r\n")
     assert lines[0] == "Received: from client.example.net (localhost [127.0.0.1])"
     assert lines[1] == "\t(using TLSv1.3 with cipher X (256/256 bits))"
     assert lines[2] == "\tby mail.example.test (mailseal) with ESMTPS id 4ABCDEF012"
     assert lines[3].startswith("\tfor <u@example.test>; ")
     assert header.endswith(b"\r\n")
+
+
+def test_rfc_8314_tls_clause_follows_for() -> None:
+    header = received_header(facts(tls_clause="tls TLS_AES_256_GCM_SHA384")).decode()
+    lines = header.split("\r\n")
+    assert lines[2] == "\tfor <u@example.test>"
+    assert lines[3].startswith("\ttls TLS_AES_256_GCM_SHA384; ")
 
 
 def test_many_recipients_are_not_listed_and_ipv6_is_tagged() -> None:

@@ -54,8 +54,7 @@ class SmtpdParams(SmtpdAccessParams):
     smtpd_per_request_deadline: Param[bool] = Param(
         BoolKind(),
         "yes",
-        "smtpd_timeout bounds a whole request (command or DATA), not each read (Postfix 3.7+;"
-        " mailseal turns it on).",
+        "smtpd_timeout bounds a whole request (a command, DATA), not each read (on in mailseal).",
     )
     smtpd_min_data_rate: Param[int] = Param(
         IntKind(1),
