@@ -31,17 +31,30 @@ def need(tool: str) -> str:
 
 
 def test_swaks_with_starttls_delivers_to_the_maildir(server: Instance) -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [
-            need("swaks"), "--server", f"127.0.0.1:{server.ports.smtp}",
-            "--to", RCPT, "--from", "swaks@client.example.net",
-            "--ehlo", "client.example.net", "--tls",
-            "--header", "Subject: swaks interop", "--body", "sent by swaks",
+            need("swaks"),
+            "--server",
+            f"127.0.0.1:{server.ports.smtp}",
+            "--to",
+            RCPT,
+            "--from",
+            "swaks@client.example.net",
+            "--ehlo",
+            "client.example.net",
+            "--tls",
+            "--header",
+            "Subject: swaks interop",
+            "--body",
+            "sent by swaks",
         ],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "<~  220 2.0.0 Ready to start TLS" in result.stdout
+    assert "<-  220 2.0.0 Ready to start TLS" in result.stdout
     assert "250 2.0.0 Ok: queued as" in result.stdout
     files = server.process.wait_delivered(1)
     delivered = email.message_from_bytes(files[0].read_bytes())
@@ -58,14 +71,27 @@ def test_openssl_s_client_starttls_verifies_and_sends(server: Instance) -> None:
         "Subject: via s_client\n\nhello\n.\n",
         "QUIT\n",
     ]
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [
-            need("openssl"), "s_client", "-starttls", "smtp", "-crlf", "-ign_eof",
-            "-connect", f"127.0.0.1:{server.ports.smtp}",
-            "-CAfile", server.cafile, "-verify_hostname", "mail.example.test",
-            "-verify_return_error", "-tls1_3",
+            need("openssl"),
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-crlf",
+            "-ign_eof",
+            "-connect",
+            f"127.0.0.1:{server.ports.smtp}",
+            "-CAfile",
+            server.cafile,
+            "-verify_hostname",
+            "mail.example.test",
+            "-verify_return_error",
+            "-tls1_3",
         ],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert process.stdin is not None
     try:

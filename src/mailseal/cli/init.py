@@ -59,6 +59,10 @@ virtual_mailbox_domains = {domain}
 virtual_mailbox_base = {dir}/mail
 virtual_mailbox_maps = texthash:{dir}/vmailbox
 
+# No local aliases file: mail for the virtual domain goes to the Maildirs above.
+alias_maps =
+alias_database =
+
 # TLS for mail from other servers to us: offered, not required (port 25 style).
 # The certificate is self-signed for {hostname}; replace both files with a
 # real certificate (e.g. from Let's Encrypt) for a public server.

@@ -28,7 +28,7 @@ from mailseal.config.loader import LoadedConfig
 from mailseal.daemons.smtpd import build_service, listen_addresses
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
 from mailseal.net.connection import Connection
-from mailseal.net.listener import Listener
+from mailseal.net.listener import Listener, SessionRunner
 from mailseal.queue.store import QueueStore
 from mailseal.services.addresses import Addressing
 from mailseal.services.anvil import RateCounter
@@ -136,7 +136,7 @@ class Master:
                 running.listeners.append(listener)
 
     @staticmethod
-    def _runner(running: _Running, shared: SmtpdShared) -> Callable[[Connection], object]:
+    def _runner(running: _Running, shared: SmtpdShared) -> SessionRunner:
         async def serve(connection: Connection) -> None:
             # Read the service at accept time: a reload swaps it for new sessions only.
             await run_session(running.service, shared, connection)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import Config
 from mailseal.services.addresses import Addressing
-from mailseal.services.networks import NetworkList, network_list
+from mailseal.services.networks import NetworkList, my_networks, network_list
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
 from mailseal.services.smtpd_session import SessionLimits, SmtpdService
@@ -71,7 +71,7 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
     tls = build_server_tls(config, mandatory=level.requires_tls)
     addressing = Addressing(config)
     recipients = Recipients(config, addressing)
-    mynetworks = network_list(config, config.mynetworks_text())
+    mynetworks = my_networks(config)
     restrictions = Restrictions(config, addressing, recipients, mynetworks)
     settings = ServerSettings(
         hostname=config.myhostname,

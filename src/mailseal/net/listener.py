@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from mailseal.net.connection import Connection
 
 __all__ = ["Listener", "SessionRunner"]
 
-SessionRunner = Callable[[Connection], Awaitable[None]]
+SessionRunner = Callable[[Connection], Coroutine[Any, Any, None]]
 
 
 class Listener:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from mailseal.services.recipients import Destination, Recipients, Verdict
 __all__ = ["Outcome", "QueueManager"]
 
 _MAILDIR_TRANSPORTS = ("local", "virtual")
+_DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,15 @@ class QueueManager:
             outcome = self._deliver_destination(message, recipient, destination)
             known = (*_MAILDIR_TRANSPORTS, "discard", "error")
             program = destination.transport if destination.transport in known else "qmgr"
-            self._log_outcome(message, recipient, outcome, program, number, active_arrival, handoff)
+            self._log_outcome(
+                message,
+                recipient=recipient,
+                outcome=outcome,
+                program=program,
+                number=number,
+                active_arrival=active_arrival,
+                handoff=handoff,
+            )
             outcomes.append(outcome)
         return outcomes
 
@@ -290,9 +300,13 @@ def _other_transport(dest: Destination) -> Outcome:
     """discard(8) and error(8); anything else needs the smtp client."""
     if dest.transport == "discard":
         return Outcome("sent", "2.0.0", dest.nexthop or "discarded", "none", dest.address)
-    if dest.transport == "error":
-        reason = dest.nexthop or "mail delivery error"
-        return Outcome("bounced", "5.0.0", reason, "none", dest.address)
+    if dest.transport in ("error", "retry"):
+        # error(8)'s nexthop may start with the status: "5.1.1 User unknown ...".
+        dsn, _, text = (dest.nexthop or "mail delivery error").partition(" ")
+        if not _DSN.fullmatch(dsn):
+            dsn, text = ("4.0.0" if dest.transport == "retry" else "5.0.0"), dest.nexthop
+        status = "deferred" if dsn.startswith("4") else "bounced"
+        return Outcome(status, dsn, text or "mail delivery error", "none", dest.address)
     # TODO(#5): the smtp client. Until then such mail waits in deferred/.
     return Outcome("deferred", "4.3.0", "mail transport unavailable", "none", dest.address)
 

@@ -36,8 +36,8 @@ from mailseal.services.cleanup import (
     with_protocol,
 )
 from mailseal.services.networks import NetworkList
-from mailseal.services.recipients import Recipients, Verdict
-from mailseal.services.restrictions import ClientFacts, Restrictions
+from mailseal.services.recipients import Recipients
+from mailseal.services.restrictions import ClientFacts, Outcome, Restrictions
 from mailseal.smtp import events as ev
 from mailseal.smtp.reply import Reply, queued, reply
 from mailseal.smtp.server import ServerSettings, SmtpServer
@@ -287,21 +287,15 @@ class _Session:
         match event:
             case ev.MailRequest(sender=sender):
                 self.sender = sender
-                core.answer(
-                    self._verdict(
-                        self.service.restrictions.at_mail(self._client(core), sender),
-                        core,
-                        "MAIL",
-                        None,
-                    )
-                )
+                outcome = self.service.restrictions.evaluate_mail(self._client(core), sender)
+                core.answer(self._outcome(outcome, core, "MAIL", None))
             case ev.RcptRequest(recipient=recipient):
                 core.answer(self._rcpt(core, recipient))
             case ev.DataRequest():
-                verdict = self.service.restrictions.at_data(
+                outcome = self.service.restrictions.evaluate_data(
                     self._client(core), self.sender or "", ()
                 )
-                core.answer(self._verdict(verdict, core, "DATA", None))
+                core.answer(self._outcome(outcome, core, "DATA", None))
             case ev.MessageComplete(envelope=envelope, content=content):
                 core.answer(await self._queue(core, envelope, content))
             case ev.VrfyRequest(argument=argument):
@@ -309,7 +303,7 @@ class _Session:
             case ev.StartTlsRequest(discarded=discarded):
                 return await self._starttls(core, discarded)
             case ev.ProtocolViolation(reason=reason, detail=detail):
-                self.info(f"{reason} after {core.last_command} from {self.namaddr}: {detail}")
+                self.info(f"{reason} from {self.namaddr}: {detail}")
             case ev.Reset():
                 self.sender = None
                 self.queue_id = None
@@ -330,34 +324,48 @@ class _Session:
             tls_trust=str(self.tls.trust) if self.tls is not None else None,
         )
 
-    def _verdict(
-        self, verdict: Verdict | None, core: SmtpServer, stage: str, recipient: str | None
+    def _outcome(
+        self, outcome: Outcome, core: SmtpServer, stage: str, recipient: str | None
     ) -> Reply | None:
+        """Log the notes and the reject of one restriction stage; the reply (None: go on)."""
+        for note in outcome.notes:
+            if note.action in ("reject_warning", "warn"):
+                self._noqueue(note.action, core, stage, recipient, note.text)
+            else:
+                self.warning(note.text)
+        verdict = outcome.verdict
         if verdict is None:
             return None
         answer = reply(verdict.code, verdict.enhanced, verdict.text)
-        action = "reject" if verdict.code >= 400 else "reject_warning"
-        line = fmt.noqueue(
-            action,
-            stage,
-            self.host,
-            self.addr,
-            answer.text,
-            sender=self.sender,
-            recipient=recipient,
-            proto="ESMTP" if core.extended else "SMTP",
-            helo=core.helo_name,
-            queue_id=self.queue_id,
-        )
-        self.info(line)
+        self._noqueue("reject", core, stage, recipient, answer.text)
         return answer
 
+    def _noqueue(
+        self, action: str, core: SmtpServer, stage: str, recipient: str | None, text: str
+    ) -> None:
+        self.info(
+            fmt.noqueue(
+                action,
+                stage,
+                self.host,
+                self.addr,
+                text,
+                sender=self.sender,
+                recipient=recipient,
+                proto="ESMTP" if core.extended else "SMTP",
+                helo=core.helo_name,
+                queue_id=self.queue_id,
+            )
+        )
+
     def _rcpt(self, core: SmtpServer, recipient: str) -> Reply | None:
-        verdict = self.service.restrictions.at_rcpt(
+        outcome = self.service.restrictions.evaluate_rcpt(
             self._client(core), self.sender or "", recipient
         )
-        if verdict is not None:
-            return self._verdict(verdict, core, "RCPT", recipient)
+        if outcome.verdict is not None or outcome.notes:
+            answer = self._outcome(outcome, core, "RCPT", recipient)
+            if answer is not None:
+                return answer
         if self.queue_id is None:
             # Postfix creates the queue file, and so names the message, here.
             self.queue_id = new_queue_id()
@@ -377,7 +385,8 @@ class _Session:
         tls_comments: tuple[str, ...] = ()
         tls_clause = ""
         if self.tls is not None and self.service.received_tls_postfix_style:
-            tls_comments = phrases.received_tls_lines(self.tls, ask_ccert=self.service.tls.ask_ccert)
+            ask = self.service.tls.ask_ccert
+            tls_comments = phrases.received_tls_lines(self.tls, ask_ccert=ask)
         elif self.tls is not None:
             tls_clause = phrases.received_tls_clause(self.tls, postfix_style=False)
         header = received_header(

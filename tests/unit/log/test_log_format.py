@@ -26,8 +26,18 @@ def test_connect_and_disconnect_counts() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.0, "0"), (0.004, "0"), (0.005, "0.01"), (0.123, "0.12"), (0.5, "0.5"),
-     (1.27, "1.3"), (1.0, "1"), (9.94, "9.9"), (12.3, "12"), (359.6, "360")],
+    [
+        (0.0, "0"),
+        (0.004, "0"),
+        (0.005, "0.01"),
+        (0.123, "0.12"),
+        (0.5, "0.5"),
+        (1.27, "1.3"),
+        (1.0, "1"),
+        (9.94, "9.9"),
+        (12.3, "12"),
+        (359.6, "360"),
+    ],
 )
 def test_delays_have_two_significant_digits(seconds: float, text: str) -> None:
     assert fmt.format_delay(seconds) == text
@@ -55,17 +65,29 @@ def test_delivery_line_matches_pflogsumm() -> None:
 def test_orig_to_only_when_it_differs() -> None:
     times = fmt.DeliveryTimes(0, 0, 0, 0, 0)
     line = fmt.recipient_status(
-        "ABC", "u@x", original="U@X", relay="local", times=times, dsn="2.0.0",
-        status="sent", reason="delivered to maildir",
+        "ABC",
+        "u@x",
+        original="U@X",
+        relay="local",
+        times=times,
+        dsn="2.0.0",
+        status="sent",
+        reason="delivered to maildir",
     )
     assert "orig_to" not in line
 
 
 def test_noqueue_reject_matches_fail2ban() -> None:
     line = fmt.noqueue(
-        "reject", "RCPT", "unknown", "192.0.2.7",
+        "reject",
+        "RCPT",
+        "unknown",
+        "192.0.2.7",
         "554 5.7.1 <a@elsewhere.test>: Relay access denied",
-        sender="s@x.test", recipient="a@elsewhere.test", proto="ESMTP", helo="spam",
+        sender="s@x.test",
+        recipient="a@elsewhere.test",
+        proto="ESMTP",
+        helo="spam",
     )
     assert line == (
         "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 554 5.7.1 <a@elsewhere.test>: "

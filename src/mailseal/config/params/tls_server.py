@@ -15,6 +15,8 @@ from mailseal.config.kinds import (
     ListKind,
     ProtocolsKind,
     StrKind,
+    TableListKind,
+    TableRef,
     TimeKind,
     TlsProtocolRange,
 )
@@ -135,6 +137,11 @@ class TlsServerParams:
     )
     smtpd_tls_wrappermode: Param[bool] = Param(
         BoolKind(), "no", "Implicit TLS: handshake before the greeting (port 465, RFC 8314)."
+    )
+    relay_clientcerts: Param[tuple[TableRef, ...]] = Param(
+        TableListKind(),
+        "",
+        "Client certificate fingerprints that permit_tls_clientcerts lets relay.",
     )
     smtpd_tls_fingerprint_digest: Param[str] = Param(
         EnumKind(("md5", "sha1", "sha256", "sha384", "sha512")),

@@ -7,9 +7,9 @@ gives a ``Table`` whose ``lookup(key)`` returns a string or None and whose
 ``warnings`` hold what Postfix would have warned about; ``build_index`` is
 the core of ``postmap FILE``.
 
-Supported types: texthash, inline, static, regexp, pcre, cidr, and the
+Supported types: texthash, inline, static, regexp, pcre, cidr, unix, the
 indexed hash, btree, lmdb, cdb, dbm and sdbm (all kept in one SQLite format,
-in the file Postfix would use).
+in the file Postfix would use), and the proxy: prefix (opened in-process).
 
 Pure: imports only the standard library.
 """
@@ -17,7 +17,7 @@ Pure: imports only the standard library.
 from __future__ import annotations
 
 # Importing the type modules fills the TABLE_TYPES registry of ``base``.
-from mailseal.config.tables import cidr, index, memory, regexp
+from mailseal.config.tables import cidr, index, memory, proxy, regexp, unix
 from mailseal.config.tables.address import (
     AddressKey,
     AddressMatch,
@@ -58,8 +58,10 @@ __all__ = [
     "memory",
     "open_table",
     "parse_source",
+    "proxy",
     "regexp",
     "register_type",
     "split_extension",
     "table_ref",
+    "unix",
 ]
