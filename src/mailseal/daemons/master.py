@@ -77,6 +77,7 @@ class Master:
         self._stop = asyncio.Event()
         self._signal = 0
         self.qmgr: QueueManager | None = None
+        self._shared: SmtpdShared | None = None
 
     def _build_qmgr(self) -> QueueManager:
         base = self.config.base
@@ -100,6 +101,7 @@ class Master:
             numbers=self._numbers,
             rates=RateCounter(float(self.config.base.anvil_rate_time_unit)),
         )
+        self._shared = shared
         self._install_signals()
         try:
             await self._start_services(shared)
@@ -131,7 +133,12 @@ class Master:
             running = _Running(service)
             self._running[master_service.key] = running
             for address in listen_addresses(master_service, config):
-                listener = Listener(address.host, address.port, self._runner(running, shared))
+                listener = Listener(
+                    address.host,
+                    address.port,
+                    self._runner(running, shared),
+                    tls_first=service.wrapper_mode,
+                )
                 await listener.start()
                 running.listeners.append(listener)
 
@@ -186,6 +193,8 @@ class Master:
         listeners = [lst for r in self._running.values() for lst in r.listeners]
         for listener in listeners:
             listener.stop_accepting()
+        if self._shared is not None:
+            self._shared.stop()
         left = 0
         for listener in listeners:
             left += await listener.wait_sessions(_STOP_GRACE)

@@ -17,11 +17,19 @@ import ssl
 from collections.abc import Callable
 from typing import cast
 
-__all__ = ["Connection", "ConnectionLostError", "HandshakeError"]
+__all__ = ["Connection", "ConnectionLostError", "HandshakeError", "InterruptedRead"]
+
+# Stop reading from the socket while this much is buffered and unread: a client
+# that floods while we wait for the disk gets TCP back-pressure, not our memory.
+_HIGH_WATER = 1 << 20
 
 
 class ConnectionLostError(Exception):
     """The peer went away (or the transport was closed) while we wrote."""
+
+
+class InterruptedRead(Exception):  # noqa: N818 - a signal, not an error
+    """:meth:`Connection.interrupt` woke a pending read (the server is stopping)."""
 
 
 class HandshakeError(Exception):
@@ -36,8 +44,16 @@ class HandshakeError(Exception):
 class Connection(asyncio.Protocol):
     """A connection's bytes, readable with a timeout, upgradable to TLS."""
 
-    def __init__(self, on_connected: Callable[[Connection], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_connected: Callable[[Connection], None] | None = None,
+        *,
+        tls_first: bool = False,
+    ) -> None:
         self._on_connected = on_connected
+        # Wrapper mode (465): the first bytes are a ClientHello for start_tls,
+        # so nothing may be read as plaintext before the handshake starts.
+        self._tls_first = tls_first
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._eof = False
@@ -46,6 +62,8 @@ class Connection(asyncio.Protocol):
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
         self.ssl_object: ssl.SSLObject | None = None
+        self._interrupted = False
+        self._reading_paused = False
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -55,11 +73,16 @@ class Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self.local = (str(local[0]), int(local[1]))
+        if self._tls_first:
+            self.pause_reading()
         if self._on_connected is not None:
             self._on_connected(self)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        if len(self._buffer) > _HIGH_WATER and self._transport is not None:
+            self._transport.pause_reading()
+            self._reading_paused = True
         self._wake()
 
     def eof_received(self) -> bool:
@@ -96,17 +119,33 @@ class Connection(asyncio.Protocol):
         """Whatever has arrived and not been read yet, without waiting."""
         data = bytes(self._buffer)
         self._buffer.clear()
+        if self._reading_paused and self._transport is not None:
+            self._reading_paused = False
+            self._transport.resume_reading()
         return data
 
     async def read(self, timeout: float | None) -> bytes:
-        """The next bytes; ``b""`` at end of stream; :class:`TimeoutError` after ``timeout``."""
+        """The next bytes; ``b""`` at end of stream.
+
+        Raises :class:`TimeoutError` after ``timeout`` and :class:`InterruptedRead`
+        when :meth:`interrupt` is called while nothing is buffered.
+        """
         if not self._buffer and not self._eof:
+            if self._interrupted:
+                raise InterruptedRead
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self._waiter, timeout)
             finally:
                 self._waiter = None
+            if self._interrupted and not self._buffer and not self._eof:
+                raise InterruptedRead
         return self.take_buffered()
+
+    def interrupt(self) -> None:
+        """Make the current and every later empty read raise :class:`InterruptedRead`."""
+        self._interrupted = True
+        self._wake()
 
     def write(self, data: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -118,8 +157,9 @@ class Connection(asyncio.Protocol):
             await self._writable
 
     def pause_reading(self) -> None:
-        if self._transport is not None:
+        if self._transport is not None and not self._reading_paused:
             self._transport.pause_reading()
+            self._reading_paused = True
 
     async def start_tls(self, context: ssl.SSLContext, timeout: float) -> bytes:
         """Upgrade to TLS as the server; return the plaintext bytes thrown away.
@@ -127,7 +167,9 @@ class Connection(asyncio.Protocol):
         The caller has already paused reading (before sending ``220``), so
         bytes sent after our reply stay in the kernel and become TLS records.
         """
-        discarded = self.take_buffered()
+        # Not take_buffered(): that would resume reading on the plaintext transport.
+        discarded = bytes(self._buffer)
+        self._buffer.clear()
         transport = self._transport
         if transport is None:
             raise HandshakeError("lost connection")
@@ -145,6 +187,7 @@ class Connection(asyncio.Protocol):
         if new is None:
             raise HandshakeError("lost connection")
         self._transport = new
+        self._reading_paused = False  # start_tls resumed reading on the new transport
         self._eof = False
         self.ssl_object = new.get_extra_info("ssl_object")
         return discarded

@@ -23,7 +23,10 @@ SessionRunner = Callable[[Connection], Coroutine[Any, Any, None]]
 class Listener:
     """One listening address of a service, and the sessions it started."""
 
-    def __init__(self, host: str | None, port: int, runner: SessionRunner) -> None:
+    def __init__(
+        self, host: str | None, port: int, runner: SessionRunner, *, tls_first: bool = False
+    ) -> None:
+        self.tls_first = tls_first
         self.host = host
         self.port = port
         self.runner = runner
@@ -33,7 +36,7 @@ class Listener:
     async def start(self, *, backlog: int = 100) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Connection(self._accepted),
+            lambda: Connection(self._accepted, tls_first=self.tls_first),
             host=self.host,
             port=self.port,
             backlog=backlog,

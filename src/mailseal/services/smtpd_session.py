@@ -24,7 +24,12 @@ from dataclasses import dataclass, field, replace
 
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
-from mailseal.net.connection import Connection, ConnectionLostError, HandshakeError
+from mailseal.net.connection import (
+    Connection,
+    ConnectionLostError,
+    HandshakeError,
+    InterruptedRead,
+)
 from mailseal.queue.envelope import Envelope, Recipient
 from mailseal.queue.ids import new_queue_id
 from mailseal.queue.store import QueueStore
@@ -40,7 +45,7 @@ from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import ClientFacts, Outcome, Restrictions
 from mailseal.smtp import events as ev
 from mailseal.smtp.reply import Reply, queued, reply
-from mailseal.smtp.server import ServerSettings, SmtpServer
+from mailseal.smtp.server import Phase, ServerSettings, SmtpServer
 from mailseal.tls import phrases
 from mailseal.tls.outcome import TlsOutcome, handshake_failure
 from mailseal.tls.server import ServerTls
@@ -96,12 +101,23 @@ class SmtpdShared:
     rates: RateCounter
     names: dict[str, tuple[str, float]] = field(default_factory=dict)
     active: int = 0
+    sessions: set[Connection] = field(default_factory=set)
+    stopping: bool = False
+
+    def stop(self) -> None:
+        """Server shutdown: idle sessions get 421 now, busy ones after their message."""
+        self.stopping = True
+        for connection in self.sessions:
+            connection.interrupt()
 
 
 async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connection) -> None:
     """Serve one client until it quits, times out, misbehaves or the server stops."""
     number = next(shared.numbers)  # type: ignore[call-overload]
     shared.active += 1
+    shared.sessions.add(conn)
+    if shared.stopping:
+        conn.interrupt()
     session = _Session(service, shared, conn, number)
     try:
         await session.run()
@@ -109,6 +125,7 @@ async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connecti
         shared.log.error(service.program, number, f"session aborted: {error!r}")  # noqa: TRY400
     finally:
         shared.active -= 1
+        shared.sessions.discard(conn)
         conn.close()
 
 
@@ -196,7 +213,11 @@ class _Session:
                 text = f"Error: too many connections from {self.addr}"
                 await self._send(reply(421, "4.7.0", f"{self.service.hostname} {text}").encode())
                 return False
-        if limits.pregreet_wait > 0 and not self.service.pregreet_exclusions.matches(self.addr):
+        if (
+            limits.pregreet_wait > 0
+            and not self.service.wrapper_mode  # with implicit TLS the client speaks first
+            and not self.service.pregreet_exclusions.matches(self.addr)
+        ):
             try:
                 early = await self.conn.read(limits.pregreet_wait)
             except TimeoutError:
@@ -231,7 +252,8 @@ class _Session:
             if not await self._flush(core) or core.closed:
                 return
             if core.pending is not None:
-                continue  # an answer is owed; _handle supplies it on the next turn
+                # _handle answers every request before returning; never spin here.
+                raise RuntimeError(f"unanswered SMTP request {core.pending!r}")
             if not await self._receive(core):
                 return
 
@@ -261,6 +283,14 @@ class _Session:
             self.deadline = now + limits.timeout
         try:
             data = await self.conn.read(max(self.deadline - now, 0.0))
+        except InterruptedRead:
+            # Shutdown. Mid-message the client finishes (and gets its 250);
+            # between messages it is told 421 now (see SmtpdShared.stop).
+            if self.queue_id is None and core.phase is Phase.COMMAND:
+                core.shutdown()
+                await self._flush(core)
+                return False
+            data = await self._read_uninterruptible(core)
         except TimeoutError:
             self.info(fmt.timeout_after(self._after(core), self.host, self.addr))
             core.timeout()
@@ -276,6 +306,14 @@ class _Session:
             self.deadline = min(self.deadline + credit, time.monotonic() + limits.timeout)
         core.receive_data(data)
         return True
+
+    async def _read_uninterruptible(self, core: SmtpServer) -> bytes:
+        """A read that a shutdown does not cut short (the deadline still holds)."""
+        while True:
+            try:
+                return await self.conn.read(max(self.deadline - time.monotonic(), 0.0))
+            except InterruptedRead:
+                await asyncio.sleep(0.05)  # woken by shutdown while mid-message: keep reading
 
     def _after(self, core: SmtpServer) -> str:
         return core.last_command_detail

@@ -114,6 +114,9 @@ class PostfixSender:
         try:
             self._postfix("start")
             self._master_pid = self._wait_master(timeout)
+            # postlogd writes asynchronously: once the master's own line is in, so is
+            # everything logged before it, and callers may read the log at once.
+            self.wait_log(rf"/master\[{self._master_pid}\]: daemon started", timeout)
         except BaseException:
             # A master that came up while its starter failed must not outlive the test.
             self._master_pid = self._read_pid()

@@ -6,6 +6,8 @@ import smtplib
 import ssl
 import uuid
 
+import pytest
+
 from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import HOSTNAME, Instance, Servers
 
@@ -191,3 +193,65 @@ def test_background_start_and_stop(servers: Servers, tmp_path: object) -> None:
         stopped = run_mailseal("-c", str(directory), "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert run_mailseal("-c", str(directory), "status").returncode == 1
+
+
+def test_implicit_tls_on_the_smtps_port(server: Instance) -> None:
+    with Dialogue(server.ports.smtps) as smtp:
+        smtp.starttls(ssl.create_default_context(cafile=server.cafile), HOSTNAME)
+        assert smtp.reply().text.startswith(f"220 {HOSTNAME} ESMTP")
+        ehlo = smtp.command("EHLO client.example.net")
+        assert "STARTTLS" not in ehlo.lines
+    server.process.wait_log(
+        r"mailseal/submissions/smtpd\[\d+\]: Anonymous TLS connection established from "
+        r"\S+\[127\.0\.0\.1\]: TLSv1\.3"
+    )
+
+
+def test_submission_port_requires_starttls(server: Instance) -> None:
+    with Dialogue(server.ports.submission) as smtp:
+        smtp.reply()
+        assert "STARTTLS" in smtp.command("EHLO client.example.net").lines
+        reply = smtp.command("MAIL FROM:<user@example.test>")
+        assert reply.text == "530 5.7.0 Must issue a STARTTLS command first"
+
+
+def test_stop_tells_idle_clients_421_and_lets_a_message_finish(server: Instance) -> None:
+    idle = Dialogue(server.ports.smtp)
+    busy = Dialogue(server.ports.smtp)
+    try:
+        idle.reply()
+        idle.command("EHLO idle.example.net")
+        busy.reply()
+        busy.command("EHLO busy.example.net")
+        busy.command("MAIL FROM:<s@client.example.net>")
+        busy.command(f"RCPT TO:<{RCPT}>")
+        assert busy.command("DATA").code == 354
+        busy.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+        assert server.process.process is not None
+        server.process.process.terminate()
+        shutdown = idle.reply()
+        assert shutdown.code == 421
+        busy.send(b"second half\r\n.\r\n")
+        assert busy.reply().text.startswith("250 2.0.0 Ok: queued as ")
+        assert server.process.process.wait(20) == 0
+    finally:
+        idle.close()
+        busy.close()
+    # The queue was left for the next start; it delivers then.
+    restarted = server.process.start()
+    files = restarted.wait_delivered(1)
+    assert b"second half" in files[0].read_bytes()
+
+
+def test_delivery_as_root_uses_virtual_uid_maps(servers: Servers) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (CI runs as root)")
+    instance = servers.start("virtual_uid_maps = static:65534\nvirtual_gid_maps = static:65534")
+    _, body = message()
+    with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+        client.sendmail("s@client.example.net", [RCPT], body)
+    path = instance.process.wait_delivered(1)[0]
+    assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)
+    assert path.stat().st_mode & 0o777 == 0o600
