@@ -86,5 +86,7 @@ def test_most_of_the_table_is_postfix(tmp_path: Path) -> None:
     assert ours_only == [
         "smtpd_client_connection_limit_exceptions",  # obsolete name, still in old configs
         "smtpd_hide_client_session",  # Postfix 3.8+
+        "smtpd_pregreet_exclusions",  # mailseal's pre-greeting test (postscreen's, in smtpd)
+        "smtpd_pregreet_wait",
         "virtual_maps",  # obsolete name, still in old configs
     ]
