@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailseal.testing.logs import wait_for_lines
+
 __all__ = ["PostfixError", "PostfixSender"]
 
 POSTFIX = "/usr/sbin/postfix"
@@ -143,18 +145,9 @@ class PostfixSender:
 
     def wait_log(self, pattern: str, timeout: float = 30.0, count: int = 1) -> list[str]:
         """Wait until ``pattern`` (a regex) matches ``count`` log lines; return the matches."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [line for line in self.maillog().splitlines() if regex.search(line)]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"no {count} Postfix log lines match {pattern!r} within {timeout}s:\n"
-                    + self.maillog()
-                )
-            time.sleep(0.05)
+        return wait_for_lines(
+            self.maillog, pattern, timeout=timeout, count=count, what="Postfix log"
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the master (it signals its children), wait until its process group is gone.

@@ -11,7 +11,6 @@ assert on what an admin would look at.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailseal.testing.logs import wait_for_lines
 from mailseal.testing.process import run_mailseal
 
 __all__ = ["Instance", "MailsealProcess", "Ports", "Servers", "free_port", "make_instance"]
@@ -127,17 +127,7 @@ class MailsealProcess:
 
     def wait_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> list[str]:
         """Wait until ``pattern`` (a regex) matches ``count`` log lines; return them."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [line for line in self.maillog().splitlines() if regex.search(line)]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"no {count} log lines match {pattern!r} within {timeout}s:\n{self.maillog()}"
-                )
-            time.sleep(0.05)
+        return wait_for_lines(self.maillog, pattern, timeout=timeout, count=count)
 
     def maildir(self, user: str = "postmaster", domain: str = DOMAIN) -> Path:
         return self.directory / "mail" / domain / user
