@@ -82,6 +82,8 @@ def _serve(args: argparse.Namespace, on_ready: Any = None) -> int:
     _claim_pid_file(path)
     try:
         return asyncio.run(_run_master(args, on_ready))
+    except OSError as error:  # e.g. a port in use: the admin needs the reason, not a trace
+        fatal(PROGRAM, f"cannot start: {error}")
     finally:
         if running_pid(path) in (os.getpid(), None):
             with contextlib.suppress(OSError):
@@ -122,8 +124,9 @@ def _start(args: argparse.Namespace) -> int:
     try:
         status = _serve(args, ready)
     except BaseException as error:  # report to the waiting parent, then exit
+        reason = error.message if isinstance(error, CommandError) else str(error)
         with contextlib.suppress(OSError):
-            os.write(write_end, f"error: {error}".encode())
+            os.write(write_end, f"error: {reason}".encode())
         os._exit(1)
     os._exit(status)
 

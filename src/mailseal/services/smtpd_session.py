@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from mailseal.log import format as fmt
@@ -97,10 +97,9 @@ class SmtpdShared:
     log: MailLog
     store: QueueStore
     queued: Callable[[str], None]  # tells the queue manager a new file is in incoming/
-    numbers: object  # an iterator of session numbers (mailseal.log.sinks.session_numbers)
+    numbers: Iterator[int]  # session numbers (mailseal.log.sinks.session_numbers)
     rates: RateCounter
     names: dict[str, tuple[str, float]] = field(default_factory=dict)
-    active: int = 0
     sessions: set[Connection] = field(default_factory=set)
     stopping: bool = False
 
@@ -113,8 +112,7 @@ class SmtpdShared:
 
 async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connection) -> None:
     """Serve one client until it quits, times out, misbehaves or the server stops."""
-    number = next(shared.numbers)  # type: ignore[call-overload]
-    shared.active += 1
+    number = next(shared.numbers)
     shared.sessions.add(conn)
     if shared.stopping:
         conn.interrupt()
@@ -124,7 +122,6 @@ async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connecti
     except Exception as error:  # one broken session must not take the server down
         shared.log.error(service.program, number, f"session aborted: {error!r}")  # noqa: TRY400
     finally:
-        shared.active -= 1
         shared.sessions.discard(conn)
         conn.close()
 

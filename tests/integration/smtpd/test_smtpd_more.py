@@ -94,3 +94,19 @@ def test_trusted_client_certificate_is_logged(servers: Servers, tmp_path: Path) 
         r"\S+\[127\.0\.0\.1\]: subject_CN=.*, issuer=trustme.*, "
         r"fingerprint=([0-9A-F]{2}:){31}[0-9A-F]{2}, pkey_fingerprint="
     )
+
+
+def test_port_in_use_is_a_clear_error(servers: Servers, tmp_path: Path) -> None:
+    import shutil
+
+    from mailseal.testing.process import run_mailseal
+
+    first = servers.start()
+    second = tmp_path / "second"
+    shutil.copytree(first.directory, second, ignore=shutil.ignore_patterns("queue", "log"))
+    main_cf = second / "main.cf"
+    main_cf.write_text(main_cf.read_text().replace(str(first.directory), str(second)))
+    result = run_mailseal("-c", str(second), "start")
+    assert result.returncode == 1
+    assert "mailseal: fatal:" in result.stderr
+    assert "Traceback" not in result.stderr
