@@ -126,10 +126,10 @@ class Master:
     async def _start_services(self, shared: SmtpdShared) -> None:
         for master_service, config in self.config.smtpd_services():
             service = build_service(master_service, config)
+            for text in service.warnings:
+                self.log.warning(service.program, self.number, text)
             if service.tls.problem is not None:
-                self.log.warning(
-                    service.program, self.number, f"TLS is unavailable: {service.tls.problem}"
-                )
+                self.log.warning(service.program, self.number, service.tls.problem)
             running = _Running(service)
             self._running[master_service.key] = running
             for address in listen_addresses(master_service, config):
@@ -182,6 +182,8 @@ class Master:
             return
         for key, service in rebuilt.items():
             self._running[key].service = service
+            for text in service.warnings:
+                self.log.warning(service.program, self.number, text)
         self.config = fresh
         self.log.info(
             self.program,

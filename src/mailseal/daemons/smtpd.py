@@ -102,8 +102,15 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         pregreet_wait=float(config.smtpd_pregreet_wait),
         connection_rate_limit=config.smtpd_client_connection_rate_limit,
     )
+    found = (
+        *addressing.warnings,
+        *recipients.warnings,
+        *restrictions.warnings,
+        *mynetworks.warnings,
+    )
     return SmtpdService(
         name=service.name,
+        warnings=(*tls.warnings, *dict.fromkeys(str(w) for w in found)),
         program=f"{config.syslog_name}/smtpd",
         hostname=config.myhostname,
         product=config.mail_name,

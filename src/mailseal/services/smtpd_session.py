@@ -88,6 +88,7 @@ class SmtpdService:
     pregreet_exclusions: NetworkList
     rate_exceptions: NetworkList
     peername_lookup: bool
+    warnings: tuple[str, ...] = ()  # configuration problems to log once at (re)load
 
 
 @dataclass
