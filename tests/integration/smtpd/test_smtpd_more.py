@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trustme
 
-from mailseal.testing.dialogue import Dialogue
+from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import HOSTNAME, MailsealProcess, Servers, make_instance
 
 RCPT = "postmaster@example.test"
@@ -110,3 +110,49 @@ def test_port_in_use_is_a_clear_error(servers: Servers, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "mailseal: fatal:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rsa_and_ecdsa_certificates_are_both_served(servers: Servers, tmp_path: Path) -> None:
+    rsa_ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    ec_ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    files = {}
+    for name, ca, key_type in (
+        ("rsa", rsa_ca, trustme.KeyType.RSA),
+        ("ec", ec_ca, trustme.KeyType.ECDSA),
+    ):
+        leaf = ca.issue_cert(HOSTNAME, key_type=key_type)
+        files[name] = (tmp_path / f"{name}.crt", tmp_path / f"{name}.key", tmp_path / f"{name}-ca")
+        leaf.cert_chain_pems[0].write_to_path(str(files[name][0]))
+        leaf.private_key_pem.write_to_path(str(files[name][1]))
+        ca.cert_pem.write_to_path(str(files[name][2]))
+    instance = servers.start(
+        f"smtpd_tls_cert_file = {files['rsa'][0]}\nsmtpd_tls_key_file = {files['rsa'][1]}\n"
+        f"smtpd_tls_eccert_file = {files['ec'][0]}\nsmtpd_tls_eckey_file = {files['ec'][1]}"
+    )
+    for name, cipher in (
+        ("rsa", "ECDHE-RSA-AES128-GCM-SHA256"),
+        ("ec", "ECDHE-ECDSA-AES128-GCM-SHA256"),
+    ):
+        # TLS 1.2 with one cipher suite: the suite fixes the certificate type, and
+        # verification against only that CA proves which certificate was served.
+        context = ssl.create_default_context(cafile=str(files[name][2]))
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(cipher)
+        with Dialogue(instance.ports.smtp) as smtp:
+            smtp.reply()
+            smtp.command("EHLO client.example.net")
+            smtp.command("STARTTLS")
+            smtp.starttls(context, HOSTNAME)
+            assert smtp.command("NOOP").code == 250
+
+
+def test_tls_loglevel_0_logs_no_tls_lines(servers: Servers) -> None:
+    instance = servers.start("smtpd_tls_loglevel = 0")
+    with Dialogue(instance.ports.smtp) as smtp:
+        smtp.reply()
+        smtp.command("EHLO client.example.net")
+        smtp.command("STARTTLS")
+        smtp.starttls(client_context())
+        assert smtp.command("QUIT").code == 221
+    instance.process.wait_log(r"disconnect from .* starttls=1")
+    assert "TLS connection established" not in instance.process.maillog()
