@@ -34,7 +34,8 @@ from mailseal.services.addresses import Addressing
 from mailseal.services.anvil import RateCounter
 from mailseal.services.qmgr import QueueManager
 from mailseal.services.recipients import Recipients
-from mailseal.services.smtpd_session import SmtpdService, SmtpdShared, run_session
+from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
+from mailseal.services.smtpd_session import run_session
 
 __all__ = ["Master", "pid_file"]
 

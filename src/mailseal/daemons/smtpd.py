@@ -18,7 +18,7 @@ from mailseal.services.addresses import Addressing
 from mailseal.services.networks import NetworkList, my_networks, network_list
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
-from mailseal.services.smtpd_session import SessionLimits, SmtpdService
+from mailseal.services.smtpd_service import SessionLimits, SmtpdService
 from mailseal.smtp.server import ServerSettings
 from mailseal.tls.levels import TlsLevel, server_level
 from mailseal.tls.server import build_server_tls

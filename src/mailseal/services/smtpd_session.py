@@ -19,96 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from mailseal.log import format as fmt
-from mailseal.log.sinks import MailLog
 from mailseal.net.connection import (
     Connection,
     ConnectionLostError,
     HandshakeError,
     InterruptedRead,
 )
-from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.net.peername import reverse_lookup
 from mailseal.queue.ids import new_queue_id
-from mailseal.queue.store import QueueStore
-from mailseal.services.anvil import RateCounter
-from mailseal.services.cleanup import (
-    ReceivedFacts,
-    find_message_id,
-    received_header,
-    with_protocol,
-)
-from mailseal.services.networks import NetworkList
-from mailseal.services.recipients import Recipients
-from mailseal.services.restrictions import ClientFacts, Outcome, Restrictions
+from mailseal.services.restrictions import ClientFacts, Outcome
+from mailseal.services.smtpd_queueing import QueueClient, queue_entry
+from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
 from mailseal.smtp import events as ev
-from mailseal.smtp.reply import Reply, queued, reply
+from mailseal.smtp.reply import QUEUE_WRITE_ERROR, Reply, queued, reply
 from mailseal.smtp.server import Phase, ServerSettings, SmtpServer
 from mailseal.tls import phrases
 from mailseal.tls.outcome import TlsOutcome, handshake_failure
-from mailseal.tls.server import ServerTls
 
-__all__ = ["SessionLimits", "SmtpdService", "SmtpdShared", "run_session"]
-
-_QUEUE_WRITE_ERROR = reply(451, "4.3.0", "Error: queue file write error")
-
-
-@dataclass(frozen=True)
-class SessionLimits:
-    """The time limits of smtpd, in seconds (see the module docstring)."""
-
-    timeout: float
-    starttls_timeout: float
-    per_request_deadline: bool
-    min_data_rate: int
-    soft_error_limit: int
-    error_sleep_time: float
-    pregreet_wait: float
-    connection_rate_limit: int
-
-
-@dataclass
-class SmtpdService:
-    """Everything one master.cf smtpd service needs, built once per (re)load."""
-
-    name: str
-    program: str
-    hostname: str
-    product: str
-    settings: ServerSettings
-    tls: ServerTls
-    wrapper_mode: bool
-    received_tls_postfix_style: bool
-    limits: SessionLimits
-    restrictions: Restrictions
-    recipients: Recipients
-    bare_newline_exclusions: NetworkList
-    pregreet_exclusions: NetworkList
-    rate_exceptions: NetworkList
-    peername_lookup: bool
-    warnings: tuple[str, ...] = ()  # configuration problems to log once at (re)load
-
-
-@dataclass
-class SmtpdShared:
-    """What all smtpd sessions of the process share."""
-
-    log: MailLog
-    store: QueueStore
-    queued: Callable[[str], None]  # tells the queue manager a new file is in incoming/
-    numbers: Iterator[int]  # session numbers (mailseal.log.sinks.session_numbers)
-    rates: RateCounter
-    names: dict[str, tuple[str, float]] = field(default_factory=dict)
-    sessions: set[Connection] = field(default_factory=set)
-    stopping: bool = False
-
-    def stop(self) -> None:
-        """Server shutdown: idle sessions get 421 now, busy ones after their message."""
-        self.stopping = True
-        for connection in self.sessions:
-            connection.interrupt()
+__all__ = ["run_session"]
 
 
 async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connection) -> None:
@@ -182,7 +113,7 @@ class _Session:
         now = time.monotonic()
         if cached is not None and now - cached[1] < 60:
             return cached[0]
-        name = await _reverse_lookup(self.addr)
+        name = await reverse_lookup(self.addr)
         if len(self.shared.names) > 4096:
             self.shared.names.clear()
         self.shared.names[self.addr] = (name, now)
@@ -417,63 +348,19 @@ class _Session:
 
     async def _queue(self, core: SmtpServer, envelope: ev.Envelope, content: bytes) -> Reply:
         queue_id = self.queue_id or new_queue_id()
-        now = time.time()
-        tls_comments: tuple[str, ...] = ()
-        tls_clause = ""
-        if self.tls is not None and self.service.received_tls_postfix_style:
-            ask = self.service.tls.ask_ccert
-            tls_comments = phrases.received_tls_lines(self.tls, ask_ccert=ask)
-        elif self.tls is not None:
-            tls_clause = phrases.received_tls_clause(self.tls, postfix_style=False)
-        header = received_header(
-            ReceivedFacts(
-                helo=core.helo_name or "",
-                client_name=self.host,
-                client_addr=self.addr,
-                by_host=self.service.hostname,
-                product=self.service.product,
-                protocol=with_protocol(
-                    extended=envelope.extended, tls=core.tls_active, authenticated=False
-                ),
-                queue_id=queue_id,
-                recipients=tuple(r.address for r in envelope.recipients),
-                when=now,
-                tls_comments=tls_comments,
-                tls_clause=tls_clause,
-            )
-        )
-        params = envelope.sender_params
-        queued_envelope = Envelope(
-            sender=envelope.sender,
-            recipients=tuple(
-                Recipient(
-                    address=r.address,
-                    original=r.address,
-                    notify=r.params.get("NOTIFY", ""),
-                    orcpt=r.params.get("ORCPT", ""),
-                )
-                for r in envelope.recipients
-            ),
-            arrival_time=now,
-            client_name=self.host,
-            client_addr=self.addr,
-            helo=core.helo_name or "",
-            protocol="ESMTP" if envelope.extended else "SMTP",
-            envid=params.get("ENVID", ""),
-            ret=params.get("RET", ""),
-            body=params.get("BODY", ""),
-            smtputf8="SMTPUTF8" in params,
-            message_id=find_message_id(content),
+        client = QueueClient(self.host, self.addr, core.helo_name or "", core.tls_active)
+        queued_envelope, data = queue_entry(
+            self.service, client, self.tls, envelope, content, queue_id=queue_id, now=time.time()
         )
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
-                None, self.shared.store.enqueue, queued_envelope, header + content, queue_id
+                None, self.shared.store.enqueue, queued_envelope, data, queue_id
             )
         except OSError as error:
             self.warning(f"{queue_id}: queue file write error: {error}")
             self.queue_id = None
-            return _QUEUE_WRITE_ERROR
+            return QUEUE_WRITE_ERROR
         if queued_envelope.message_id:
             self.shared.log.info(
                 self.service.program.rsplit("/", 1)[0] + "/cleanup",
@@ -536,19 +423,6 @@ class _Session:
         if tls.loglevel >= 1:
             self.info(phrases.established_from(self.tls, self.host, self.addr))
         return True
-
-
-async def _reverse_lookup(addr: str) -> str:
-    """PTR name confirmed by a forward lookup, else ``unknown`` (Postfix's rule)."""
-    loop = asyncio.get_running_loop()
-    try:
-        name, _ = await asyncio.wait_for(loop.getnameinfo((addr, 0), 8), 5)  # NI_NAMEREQD
-        infos = await asyncio.wait_for(loop.getaddrinfo(name, None), 5)
-    except (OSError, TimeoutError):
-        return "unknown"
-    if any(info[4][0] == addr for info in infos):
-        return str(name)
-    return "unknown"
 
 
 def _printable(data: bytes, limit: int = 100) -> str:

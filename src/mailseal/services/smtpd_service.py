@@ -1,0 +1,81 @@
+"""What the smtpd sessions of one service, and of the whole process, share.
+
+``SmtpdService`` is built from one master.cf smtpd service's Config by
+:mod:`mailseal.daemons.smtpd` (again on reload: sessions keep the object they
+started with); ``SmtpdShared`` is process-wide: the log, the queue, the
+connection-rate counter, the name cache, and the live connections a shutdown
+interrupts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from mailseal.log.sinks import MailLog
+from mailseal.net.connection import Connection
+from mailseal.queue.store import QueueStore
+from mailseal.services.anvil import RateCounter
+from mailseal.services.networks import NetworkList
+from mailseal.services.recipients import Recipients
+from mailseal.services.restrictions import Restrictions
+from mailseal.smtp.server import ServerSettings
+from mailseal.tls.server import ServerTls
+
+__all__ = ["SessionLimits", "SmtpdService", "SmtpdShared"]
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """The time limits of smtpd, in seconds (see the module docstring)."""
+
+    timeout: float
+    starttls_timeout: float
+    per_request_deadline: bool
+    min_data_rate: int
+    soft_error_limit: int
+    error_sleep_time: float
+    pregreet_wait: float
+    connection_rate_limit: int
+
+
+@dataclass
+class SmtpdService:
+    """Everything one master.cf smtpd service needs, built once per (re)load."""
+
+    name: str
+    program: str
+    hostname: str
+    product: str
+    settings: ServerSettings
+    tls: ServerTls
+    wrapper_mode: bool
+    received_tls_postfix_style: bool
+    limits: SessionLimits
+    restrictions: Restrictions
+    recipients: Recipients
+    bare_newline_exclusions: NetworkList
+    pregreet_exclusions: NetworkList
+    rate_exceptions: NetworkList
+    peername_lookup: bool
+    warnings: tuple[str, ...] = ()  # configuration problems to log once at (re)load
+
+
+@dataclass
+class SmtpdShared:
+    """What all smtpd sessions of the process share."""
+
+    log: MailLog
+    store: QueueStore
+    queued: Callable[[str], None]  # tells the queue manager a new file is in incoming/
+    numbers: Iterator[int]  # session numbers (mailseal.log.sinks.session_numbers)
+    rates: RateCounter
+    names: dict[str, tuple[str, float]] = field(default_factory=dict)
+    sessions: set[Connection] = field(default_factory=set)
+    stopping: bool = False
+
+    def stop(self) -> None:
+        """Server shutdown: idle sessions get 421 now, busy ones after their message."""
+        self.stopping = True
+        for connection in self.sessions:
+            connection.interrupt()
