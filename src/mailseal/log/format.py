@@ -24,7 +24,6 @@ __all__ = [
     "lost_connection",
     "message_id",
     "noqueue",
-    "qmgr_expired",
     "qmgr_from",
     "queue_removed",
     "recipient_status",
@@ -83,10 +82,6 @@ def message_id(queue_id: str, msgid: str) -> str:
 
 def qmgr_from(queue_id: str, sender: str, size: int, nrcpt: int) -> str:
     return f"{queue_id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)"
-
-
-def qmgr_expired(queue_id: str, sender: str) -> str:
-    return f"{queue_id}: from=<{sender}>, status=expired, returned to sender"
 
 
 def queue_removed(queue_id: str) -> str:

@@ -188,11 +188,15 @@ class QueueManager:
         now = time.time()
         arrival = message.envelope.arrival_time
         if now - arrival >= self.config.maximal_queue_lifetime:
-            # TODO(#5): return a DSN to the sender; until bounces land, the log says it.
-            self.log.info(
-                self.program, self.number, fmt.qmgr_expired(queue_id, message.envelope.sender)
+            # TODO(#5): return a DSN to the sender and remove the file, as Postfix
+            # does. Until bounces exist the message is kept in hold/ for the admin.
+            self.store.move(queue_id, QueueName.ACTIVE, QueueName.HOLD)
+            self.log.warning(
+                self.program,
+                self.number,
+                f"{queue_id}: from=<{message.envelope.sender}>, maximal_queue_lifetime "
+                "exceeded; moved to hold/ (bounce messages are not implemented yet)",
             )
-            self.store.quarantine(queue_id, QueueName.ACTIVE)
             return
         delay = min(
             max(now - arrival, float(self.config.minimal_backoff_time)),

@@ -156,3 +156,21 @@ def test_tls_loglevel_0_logs_no_tls_lines(servers: Servers) -> None:
         assert smtp.command("QUIT").code == 221
     instance.process.wait_log(r"disconnect from .* starttls=1")
     assert "TLS connection established" not in instance.process.maillog()
+
+
+def test_mail_for_other_domains_waits_in_deferred(servers: Servers) -> None:
+    instance = servers.start("minimal_backoff_time = 300s")
+    body = b"Subject: outbound\r\nMessage-ID: <out@test>\r\n\r\nhi\r\n"
+    with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+        client.sendmail("s@example.test", ["someone@elsewhere.test"], body)  # mynetworks relays
+    line = instance.process.wait_log(
+        r"to=<someone@elsewhere\.test>, relay=none, .*dsn=4\.3\.0, "
+        r"status=deferred \(mail transport unavailable\)"
+    )[0]
+    queue_id = line.split(": ")[1]
+    deferred = instance.directory / "queue" / "deferred" / queue_id
+    deadline = time.monotonic() + 10
+    while not deferred.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deferred.exists()
+    assert deferred.stat().st_mtime > time.time() + 200  # next attempt: minimal_backoff_time
