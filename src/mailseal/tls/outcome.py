@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -115,10 +116,19 @@ def judge_server_side(
 def _alg_bits(context: ssl.SSLContext, cipher: str, bits: int) -> int:
     # SSL_CIPHER_get_bits gives both numbers; Python only the first, so look the
     # cipher up among the context's (they differ only for export-grade ciphers).
-    for entry in context.get_ciphers():
-        if entry.get("name") == cipher:
-            return int(entry.get("alg_bits", bits))
-    return bits
+    # get_ciphers() costs about a millisecond: once per context, not per session.
+    table = _ALG_BITS.get(context)
+    if table is None:
+        table = {
+            str(entry["name"]): int(entry.get("alg_bits", 0))
+            for entry in context.get_ciphers()
+            if "name" in entry
+        }
+        _ALG_BITS[context] = table
+    return table.get(cipher) or bits
+
+
+_ALG_BITS: weakref.WeakKeyDictionary[ssl.SSLContext, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 def _name_text(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
