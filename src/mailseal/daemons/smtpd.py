@@ -101,6 +101,7 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         error_sleep_time=float(config.smtpd_error_sleep_time),
         pregreet_wait=float(config.smtpd_pregreet_wait),
         connection_rate_limit=config.smtpd_client_connection_rate_limit,
+        connection_count_limit=config.smtpd_client_connection_count_limit,
     )
     found = (
         *addressing.warnings,

@@ -37,6 +37,7 @@ class SessionLimits:
     error_sleep_time: float
     pregreet_wait: float
     connection_rate_limit: int
+    connection_count_limit: int
 
 
 @dataclass
@@ -72,6 +73,7 @@ class SmtpdShared:
     rates: RateCounter
     names: dict[str, tuple[str, float]] = field(default_factory=dict)
     sessions: set[Connection] = field(default_factory=set)
+    per_client: dict[str, int] = field(default_factory=dict)  # live sessions by address
     stopping: bool = False
 
     def stop(self) -> None:

@@ -46,6 +46,8 @@ async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connecti
     """Serve one client until it quits, times out, misbehaves or the server stops."""
     number = next(shared.numbers)
     shared.sessions.add(conn)
+    addr = conn.peer[0]
+    shared.per_client[addr] = shared.per_client.get(addr, 0) + 1
     if shared.stopping:
         conn.interrupt()
     session = _Session(service, shared, conn, number)
@@ -55,6 +57,9 @@ async def run_session(service: SmtpdService, shared: SmtpdShared, conn: Connecti
         shared.log.error(service.program, number, f"session aborted: {error!r}")  # noqa: TRY400
     finally:
         shared.sessions.discard(conn)
+        left = shared.per_client.pop(addr, 1) - 1
+        if left > 0:
+            shared.per_client[addr] = left
         conn.close()
 
 
@@ -130,18 +135,10 @@ class _Session:
         return settings
 
     async def _admit(self) -> bool:
-        """Connection rate limit and the pre-greeting test; False = session over."""
+        """Connection limits (anvil's) and the pre-greeting test; False = session over."""
+        if not await self._within_client_limits():
+            return False
         limits = self.service.limits
-        if limits.connection_rate_limit > 0 and not self.service.rate_exceptions.matches(self.addr):
-            count = self.shared.rates.hit(self.addr, time.monotonic())
-            if count > limits.connection_rate_limit:
-                self.warning(
-                    f"Connection rate limit exceeded: {count} from {self.namaddr} "
-                    f"for service {self.service.name}"
-                )
-                text = f"Error: too many connections from {self.addr}"
-                await self._send(reply(421, "4.7.0", f"{self.service.hostname} {text}").encode())
-                return False
         if (
             limits.pregreet_wait > 0
             and not self.service.wrapper_mode  # with implicit TLS the client speaks first
@@ -162,6 +159,27 @@ class _Session:
             await self._send(reply(554, "5.5.0", text).encode())
             return False
         return True
+
+    async def _within_client_limits(self) -> bool:
+        """smtpd_client_connection_count_limit and _rate_limit, as anvil(8) counts them."""
+        limits = self.service.limits
+        if self.service.rate_exceptions.matches(self.addr):
+            return True
+        concurrent = self.shared.per_client.get(self.addr, 0)
+        if 0 < limits.connection_count_limit < concurrent:
+            exceeded = f"Connection concurrency limit exceeded: {concurrent}"
+        elif (
+            limits.connection_rate_limit > 0
+            and (rate := self.shared.rates.hit(self.addr, time.monotonic()))
+            > limits.connection_rate_limit
+        ):
+            exceeded = f"Connection rate limit exceeded: {rate}"
+        else:
+            return True
+        self.warning(f"{exceeded} from {self.namaddr} for service {self.service.name}")
+        text = f"Error: too many connections from {self.addr}"
+        await self._send(reply(421, "4.7.0", f"{self.service.hostname} {text}").encode())
+        return False
 
     async def _send(self, data: bytes) -> None:
         try:

@@ -174,3 +174,24 @@ def test_mail_for_other_domains_waits_in_deferred(servers: Servers) -> None:
         time.sleep(0.05)
     assert deferred.exists()
     assert deferred.stat().st_mtime > time.time() + 200  # next attempt: minimal_backoff_time
+
+
+def test_connection_count_limit(servers: Servers) -> None:
+    instance = servers.start(
+        "smtpd_client_connection_count_limit = 2\nsmtpd_client_event_limit_exceptions ="
+    )
+    first, second = Dialogue(instance.ports.smtp), Dialogue(instance.ports.smtp)
+    try:
+        assert first.reply().code == 220
+        assert second.reply().code == 220
+        with Dialogue(instance.ports.smtp) as third:
+            reply = third.reply()
+            assert reply.code == 421
+            assert "too many connections from 127.0.0.1" in reply.text
+    finally:
+        first.close()
+        second.close()
+    instance.process.wait_log(r"warning: Connection concurrency limit exceeded: 3 from ")
+    time.sleep(0.5)
+    with Dialogue(instance.ports.smtp) as again:  # the count went down with the sessions
+        assert again.reply().code == 220
