@@ -28,6 +28,7 @@ from mailseal.config.loader import LoadedConfig, load_config
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import PARAMS, Config
 from mailseal.config.tables import TABLE_TYPES, TableError, open_table
+from mailseal.daemons.smtpd import build_service
 from mailseal.tls.certs import inspect_pair, name_matches
 
 __all__ = ["Finding", "check_directory", "register", "run"]
@@ -242,6 +243,23 @@ def _check_services(loaded: LoadedConfig) -> Iterator[Finding]:
     for service in loaded.master.services:
         if service.type == "inet":
             yield from _check_inet_name(service, loaded.service_config(service))
+    for service, config in loaded.smtpd_services():
+        yield from _check_smtpd_parts(service, config)
+
+
+def _check_smtpd_parts(service: MasterService, config: Config) -> Iterator[Finding]:
+    """Build the service as start would: what refuses to start is an error here too.
+
+    Postfix refuses to start without a relay restriction that can reject, or with
+    a restriction class that has no definition; so do we, and say so beforehand.
+    """
+    try:
+        built = build_service(service, config)
+    except ConfigError as error:
+        yield Finding("error", f"service {service.name}: {error.message}", error.location)
+        return
+    for text in built.warnings:
+        yield Finding("warning", f"service {service.name}: {text}", service.location)
 
 
 def _check_inet_name(service: MasterService, config: Config) -> Iterator[Finding]:
