@@ -147,7 +147,12 @@ class Master:
     def _runner(running: _Running, shared: SmtpdShared) -> SessionRunner:
         async def serve(connection: Connection) -> None:
             # Read the service at accept time: a reload swaps it for new sessions only.
-            await run_session(running.service, shared, connection)
+            service = running.service
+            service.enter()
+            try:
+                await run_session(service, shared, connection)
+            finally:
+                service.leave()
 
         return serve
 
@@ -182,10 +187,14 @@ class Master:
             )
             return
         for key, service in rebuilt.items():
+            self._running[key].service.retire()
             self._running[key].service = service
             for text in service.warnings:
                 self.log.warning(service.program, self.number, text)
         self.config = fresh
+        if self.qmgr is not None:
+            base = fresh.base
+            self.qmgr.reconfigure(base, Recipients(base, Addressing(base)))
         self.log.info(
             self.program,
             self.number,

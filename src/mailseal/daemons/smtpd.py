@@ -126,6 +126,7 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         pregreet_exclusions=_networks(config, config.smtpd_pregreet_exclusions),
         rate_exceptions=_networks(config, config.smtpd_client_event_limit_exceptions),
         peername_lookup=config.smtpd_peername_lookup,
+        addressing=addressing,
     )
 
 

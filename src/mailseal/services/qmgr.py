@@ -39,6 +39,7 @@ from mailseal.services.recipients import Destination, Recipients, Verdict
 __all__ = ["Outcome", "QueueManager"]
 
 _MAILDIR_TRANSPORTS = ("local", "virtual")
+_RETIRE_AFTER = 60.0
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
@@ -91,6 +92,16 @@ class QueueManager:
         """smtpd queued ``queue_id`` in incoming/: deliver it now."""
         if not self._stopping:
             self._start(queue_id, QueueName.INCOMING)
+
+    def reconfigure(self, config: Config, recipients: Recipients) -> None:
+        """After a reload: new tables and parameters for the next deliveries.
+
+        Deliveries in progress keep the objects they started with; the old
+        tables are closed a minute later, when those have long finished.
+        """
+        old = self.recipients
+        self.config, self.recipients = config, recipients
+        asyncio.get_running_loop().call_later(_RETIRE_AFTER, _close_recipients, old)
 
     def flush(self) -> None:
         """Attempt deferred mail now (postqueue -f)."""
@@ -298,6 +309,11 @@ class QueueManager:
             reason=outcome.reason,
         )
         self.log.info(self.log.program(program), number, line)
+
+
+def _close_recipients(recipients: Recipients) -> None:
+    recipients.close()
+    recipients.addressing.close()
 
 
 def _other_transport(dest: Destination) -> Outcome:

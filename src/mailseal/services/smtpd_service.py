@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from mailseal.log.sinks import MailLog
 from mailseal.net.connection import Connection
 from mailseal.queue.store import QueueStore
+from mailseal.services.addresses import Addressing
 from mailseal.services.anvil import RateCounter
 from mailseal.services.networks import NetworkList
 from mailseal.services.recipients import Recipients
@@ -60,6 +61,32 @@ class SmtpdService:
     rate_exceptions: NetworkList
     peername_lookup: bool
     warnings: tuple[str, ...] = ()  # configuration problems to log once at (re)load
+    addressing: Addressing | None = None
+    # Sessions still using this object; a reload retires it and the last one closes it.
+    users: int = 0
+    retired: bool = False
+
+    def enter(self) -> None:
+        self.users += 1
+
+    def leave(self) -> None:
+        self.users -= 1
+        if self.retired and self.users == 0:
+            self.close()
+
+    def retire(self) -> None:
+        """Replaced by a reload: close the tables once no session uses them."""
+        self.retired = True
+        if self.users == 0:
+            self.close()
+
+    def close(self) -> None:
+        for lookups in (self.restrictions, self.recipients, self.addressing):
+            if lookups is not None:
+                lookups.close()
+        for networks in (self.bare_newline_exclusions, self.pregreet_exclusions):
+            networks.close()
+        self.rate_exceptions.close()
 
 
 @dataclass

@@ -195,3 +195,24 @@ def test_connection_count_limit(servers: Servers) -> None:
     time.sleep(0.5)
     with Dialogue(instance.ports.smtp) as again:  # the count went down with the sessions
         assert again.reply().code == 220
+
+
+def test_reload_applies_new_tables_to_new_sessions_and_deliveries(servers: Servers) -> None:
+    from mailseal.testing.process import run_mailseal
+
+    instance = servers.start()
+    newcomer = "newcomer@example.test"
+    with Dialogue(instance.ports.smtp) as smtp:
+        smtp.reply()
+        smtp.command("EHLO client.example.net")
+        smtp.command("MAIL FROM:<s@client.example.net>")
+        assert smtp.command(f"RCPT TO:<{newcomer}>").code == 550
+    with (instance.directory / "vmailbox").open("a") as vmailbox:
+        vmailbox.write(f"{newcomer}  example.test/newcomer/\n")
+    assert run_mailseal("-c", str(instance.directory), "reload").returncode == 0
+    instance.process.wait_log(r"reload -- version")
+    body = b"Subject: welcome\r\nMessage-ID: <welcome@test>\r\n\r\nhi\r\n"
+    with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+        client.sendmail("s@client.example.net", [newcomer], body)
+    files = instance.process.wait_delivered(1, user="newcomer")
+    assert b"Subject: welcome" in files[0].read_bytes()
