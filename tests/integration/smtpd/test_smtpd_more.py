@@ -216,3 +216,19 @@ def test_reload_applies_new_tables_to_new_sessions_and_deliveries(servers: Serve
         client.sendmail("s@client.example.net", [newcomer], body)
     files = instance.process.wait_delivered(1, user="newcomer")
     assert b"Subject: welcome" in files[0].read_bytes()
+
+
+def test_smtputf8_sender_is_accepted_only_when_declared(servers: Servers) -> None:
+    instance = servers.start()
+    sender = "josé@exämple.net"
+    body = f"Subject: ünïcode\r\nFrom: {sender}\r\n\r\nhéllo\r\n".encode()
+    with Dialogue(instance.ports.smtp) as smtp:
+        smtp.reply()
+        smtp.command("EHLO client.example.net")
+        refused = smtp.command(f"MAIL FROM:<{sender}>")
+        assert refused.text == "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+    with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+        assert client.sendmail(sender, [RCPT], body, mail_options=["SMTPUTF8"]) == {}
+    delivered = instance.process.wait_delivered(1)[0].read_bytes()
+    assert "Return-Path: <josé@exämple.net>".encode() in delivered
+    instance.process.wait_log("from=<josé@exämple.net>, size=")
