@@ -102,7 +102,7 @@ class _Session:
                 return
             if self.service.wrapper_mode and not await self._handshake(b""):
                 return
-            core = SmtpServer(self._settings())
+            core = SmtpServer(self._refuse_at_connect(self._settings()))
             self.core = core
             core.greet()
             await self._loop(core)
@@ -133,6 +133,33 @@ class _Session:
         ):
             settings = replace(settings, bare_newline="no")
         return settings
+
+    def _refuse_at_connect(self, settings: ServerSettings) -> ServerSettings:
+        """smtpd_delay_reject = no: the client restrictions decide before the greeting."""
+        client = ClientFacts(
+            name=self.host, addr=self.addr, helo=None, sasl_username=None, tls_active=False
+        )
+        outcome = self.service.restrictions.evaluate_connect(client)
+        for note in outcome.notes:
+            self.warning(note.text)
+        if outcome.verdict is None:
+            return settings
+        verdict = outcome.verdict
+        answer = reply(verdict.code, verdict.enhanced, verdict.text)
+        self.info(
+            fmt.noqueue(
+                "reject",
+                "CONNECT",
+                self.host,
+                self.addr,
+                answer.text,
+                sender=None,
+                recipient=None,
+                proto="SMTP",
+                helo=None,
+            )
+        )
+        return replace(settings, access_denied=answer, client=self.namaddr)
 
     async def _admit(self) -> bool:
         """Connection limits (anvil's) and the pre-greeting test; False = session over."""

@@ -93,6 +93,9 @@ def execute(s: Session, line: str) -> None:
         _unknown(s, verb, line)
         return
     s.begin(verb.lower())
+    if s.settings.access_denied is not None and verb != "QUIT":
+        s.complete(replies.access_denied(s.settings.client))
+        return
     if s.settings.tls_required and not s.tls_active and _F.PRE_TLS not in command.flags:
         if verb == "BDAT":
             verbs.refuse_bdat(s, arg, replies.MUST_STARTTLS)

@@ -74,6 +74,7 @@ __all__ = [
     "VRFY_DISABLED",
     "RemoteProtocolError",
     "Reply",
+    "access_denied",
     "bare_newline",
     "chunk_ok",
     "discarded_after_error",
@@ -251,6 +252,13 @@ MESSAGE_TOO_BIG = reply(552, "5.3.4", "Error: message file too big")
 CHUNK_TOO_BIG = reply(552, "5.3.4", "Chunk exceeds message size limit")
 INSUFFICIENT_STORAGE = reply(452, "4.3.1", "Insufficient system storage")
 QUEUE_WRITE_ERROR = reply(451, "4.3.0", "Error: queue file write error")
+
+
+def access_denied(client: str) -> Reply:
+    """Every command but QUIT after the client restrictions refused at connect."""
+    return reply(503, "5.7.0", f"Error: access denied for {client}")
+
+
 # Ours: Postfix stores NUL bytes; we refuse the message instead of keeping them silently.
 NUL_IN_CONTENT = reply(550, "5.6.0", "Error: message content contains a NUL character")
 

@@ -61,6 +61,11 @@ class SmtpServer:
         if self._greeted:
             raise SmtpUsageError("greet() called twice")
         self._greeted = True
+        denied = self._s.settings.access_denied
+        if denied is not None:
+            self._s.send(denied)
+            self._s.error_count += 1
+            return
         self._s.send(replies.greeting(self._s.settings.banner))
 
     def receive_data(self, data: bytes) -> None:

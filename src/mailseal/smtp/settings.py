@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailseal.smtp.reply import Reply
+
 __all__ = ["BARE_NEWLINE_MODES", "ServerSettings", "ehlo_keywords"]
 
 # smtpd_forbid_bare_newline values since Postfix 3.9 (and 3.8.5, 3.7.10): "yes" is a
@@ -50,6 +52,11 @@ class ServerSettings:
     enhanced_status_codes: bool = True
     discard_ehlo_keywords: frozenset[str] = frozenset()
     auth_mechanisms: tuple[str, ...] = ()
+    # smtpd_delay_reject = no and the client restrictions refused the client: this reply
+    # replaces the banner, and every later command but QUIT gets Postfix's
+    # "503 5.7.0 Error: access denied for <client>" (smtpd.c, RFC 5321 section 3.1).
+    access_denied: Reply | None = None
+    client: str = ""  # host[addr], for that 503 text
 
     def __post_init__(self) -> None:
         if self.bare_newline not in BARE_NEWLINE_MODES:

@@ -232,3 +232,20 @@ def test_smtputf8_sender_is_accepted_only_when_declared(servers: Servers) -> Non
     delivered = instance.process.wait_delivered(1)[0].read_bytes()
     assert "Return-Path: <josé@exämple.net>".encode() in delivered
     instance.process.wait_log("from=<josé@exämple.net>, size=")
+
+
+def test_delay_reject_no_refuses_at_connect(servers: Servers) -> None:
+    instance = servers.start(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = permit_mynetworks, reject\n"
+        "mynetworks = 192.0.2.0/24"
+    )
+    with Dialogue(instance.ports.smtp) as smtp:
+        greeting = smtp.reply()
+        assert greeting.code == 554
+        assert greeting.text.endswith("Client host rejected: Access denied")
+        denied = smtp.command("EHLO client.example.net")
+        assert denied.text.startswith("503 5.7.0 Error: access denied for ")
+        assert smtp.command("QUIT").code == 221
+    instance.process.wait_log(
+        r"NOQUEUE: reject: CONNECT from \S+\[127\.0\.0\.1\]: 554 5\.7\.1 .*Client host rejected"
+    )

@@ -339,3 +339,31 @@ def test_enhanced_codes_can_be_discarded() -> None:
     config = settings(discard_ehlo_keywords=frozenset({"ENHANCEDSTATUSCODES"}))
     t = run([EHLO, b"MAIL FROM:<a@b>\r\n"], config)
     assert t.replies[-1] == "250 Ok"
+
+
+def test_access_denied_at_connect_answers_503_to_all_but_quit() -> None:
+    from mailseal.smtp.reply import reply as make_reply
+    from mailseal.smtp.server import ServerSettings, SmtpServer
+
+    denied = make_reply(554, "5.7.1", "<unknown[192.0.2.1]>: Client host rejected: Access denied")
+    server = SmtpServer(
+        ServerSettings(
+            hostname="mx.example",
+            banner="mx.example ESMTP",
+            access_denied=denied,
+            client="unknown[192.0.2.1]",
+        )
+    )
+    server.greet()
+    assert server.data_to_send() == (
+        b"554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied\r\n"
+    )
+    server.receive_data(b"EHLO client\r\n")
+    while server.next_event() is not None:
+        pass
+    assert server.data_to_send() == b"503 5.7.0 Error: access denied for unknown[192.0.2.1]\r\n"
+    server.receive_data(b"QUIT\r\n")
+    while server.next_event() is not None:
+        pass
+    assert server.data_to_send() == b"221 2.0.0 Bye\r\n"
+    assert server.closed
