@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mailseal: fatal: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file or socket the command needed: say which, no trace
+        print(f"mailseal: fatal: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return status

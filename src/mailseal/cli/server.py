@@ -70,10 +70,13 @@ def _claim_pid_file(path: Path) -> None:
     pid = running_pid(path)
     if pid is not None and pid != os.getpid():
         fatal(PROGRAM, f"the mail system is already running: PID: {pid}")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(f"{os.getpid():>10}\n", encoding="ascii")
-    temporary.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(f"{os.getpid():>10}\n", encoding="ascii")
+        temporary.replace(path)
+    except OSError as error:
+        fatal(PROGRAM, f"cannot write the pid file {path}: {error.strerror or error}")
 
 
 def _serve(args: argparse.Namespace, on_ready: Any = None) -> int:

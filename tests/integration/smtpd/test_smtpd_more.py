@@ -249,3 +249,15 @@ def test_delay_reject_no_refuses_at_connect(servers: Servers) -> None:
     instance.process.wait_log(
         r"NOQUEUE: reject: CONNECT from \S+\[127\.0\.0\.1\]: 554 5\.7\.1 .*Client host rejected"
     )
+
+
+def test_unusable_directories_are_one_line_errors(tmp_path: Path) -> None:
+    from mailseal.testing.process import run_mailseal
+
+    directory = tmp_path / "mailseal"
+    make_instance(directory, "maillog_file = /proc/no-such-dir/maillog")
+    result = run_mailseal("-c", str(directory), "start-fg")
+    assert result.returncode == 1
+    assert result.stderr.startswith("mailseal: fatal: ")
+    assert "/proc/no-such-dir" in result.stderr
+    assert "Traceback" not in result.stderr
