@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from raw_smtp import Dialogue, client_context
 
-from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import MailsealProcess, free_port
 
 SEED = Path(__file__).parents[2] / "golden" / "seed"

@@ -8,8 +8,8 @@ import ssl
 import time
 
 import pytest
+from raw_smtp import Dialogue, client_context
 
-from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import Instance, Servers
 
 RCPT = "postmaster@example.test"

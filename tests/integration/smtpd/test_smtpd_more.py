@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import trustme
+from raw_smtp import Dialogue, client_context
 
-from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import HOSTNAME, MailsealProcess, Servers, make_instance
 
 RCPT = "postmaster@example.test"

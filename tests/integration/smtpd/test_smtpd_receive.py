@@ -7,8 +7,8 @@ import ssl
 import uuid
 
 import pytest
+from raw_smtp import Dialogue, client_context
 
-from mailseal.testing.dialogue import Dialogue, client_context
 from mailseal.testing.server import HOSTNAME, Instance, Servers
 
 RCPT = "postmaster@example.test"

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from raw_smtp import client_context
 
-from mailseal.testing.dialogue import client_context
 from mailseal.testing.server import MailsealProcess, make_instance
 
 pytestmark = pytest.mark.soak

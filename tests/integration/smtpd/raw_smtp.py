@@ -1,4 +1,7 @@
-"""A raw SMTP client for edge-case tests: send exact bytes, read exact replies.
+"""A raw SMTP client for the smtpd tests: send exact bytes, read exact replies.
+
+It lives beside the tests, not in ``mailseal.testing``: it needs ``ssl``, which
+the package imports only in ``tls/`` and ``net/`` (docs/DESIGN.md).
 
 smtplib hides what the tests need to see (pipelined writes, bytes after
 STARTTLS, bare LFs, half-sent commands), so this speaks SMTP on a plain
