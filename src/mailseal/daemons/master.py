@@ -156,10 +156,6 @@ class Master:
 
         return serve
 
-    @property
-    def bound(self) -> list[tuple[str, int]]:
-        return [a for r in self._running.values() for lst in r.listeners for a in lst.bound]
-
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import Config
 from mailseal.services.addresses import Addressing
-from mailseal.services.networks import NetworkList, my_networks, network_list
+from mailseal.services.networks import my_networks, network_list
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
 from mailseal.services.smtpd_service import SessionLimits, SmtpdService
@@ -122,13 +122,9 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         limits=limits,
         restrictions=restrictions,
         recipients=recipients,
-        bare_newline_exclusions=_networks(config, config.smtpd_forbid_bare_newline_exclusions),
-        pregreet_exclusions=_networks(config, config.smtpd_pregreet_exclusions),
-        rate_exceptions=_networks(config, config.smtpd_client_event_limit_exceptions),
+        bare_newline_exclusions=network_list(config, config.smtpd_forbid_bare_newline_exclusions),
+        pregreet_exclusions=network_list(config, config.smtpd_pregreet_exclusions),
+        rate_exceptions=network_list(config, config.smtpd_client_event_limit_exceptions),
         peername_lookup=config.smtpd_peername_lookup,
         addressing=addressing,
     )
-
-
-def _networks(config: Config, items: tuple[str, ...]) -> NetworkList:
-    return network_list(config, items)

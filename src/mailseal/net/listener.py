@@ -44,12 +44,6 @@ class Listener:
             family=socket.AF_UNSPEC,
         )
 
-    @property
-    def bound(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [s.getsockname()[:2] for s in self._server.sockets]
-
     def _accepted(self, connection: Connection) -> None:
         task = asyncio.get_running_loop().create_task(self.runner(connection))
         self.sessions.add(task)

@@ -21,6 +21,8 @@ what keeps a host from being an open relay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mailseal.config.tables import split_extension
 from mailseal.services.access import address_keys, client_keys, domain_keys
 from mailseal.services.evaluation import Cursor, Engine, Handler, ListContext, Run, Status
@@ -201,29 +203,37 @@ def _invalid_literal(engine: Engine, run: Run, helo: str) -> Status:
 
 
 def _invalid_helo(engine: Engine, run: Run, context: ListContext, cursor: Cursor) -> Status:
-    helo = run.client.helo
-    if not helo:
-        return Status.DUNNO
-    if helo.startswith("["):
-        return _invalid_literal(engine, run, helo)
-    name = _without_dot(helo)
-    if is_valid_hostname(name) or is_valid_hostaddr(name):
-        return Status.DUNNO
-    text = f"<{helo}>: {HELO} rejected: Invalid name"
-    return engine.reject(run, engine.config.invalid_hostname_reject_code, "5.5.2", text)
+    return _judge_helo(
+        engine,
+        run,
+        lambda name: is_valid_hostname(name) or is_valid_hostaddr(name),
+        engine.config.invalid_hostname_reject_code,
+        "Invalid name",
+    )
 
 
 def _non_fqdn_helo(engine: Engine, run: Run, context: ListContext, cursor: Cursor) -> Status:
+    return _judge_helo(
+        engine,
+        run,
+        lambda name: is_valid_hostname(name) and "." in name,
+        engine.config.non_fqdn_reject_code,
+        "need fully-qualified hostname",
+    )
+
+
+def _judge_helo(
+    engine: Engine, run: Run, acceptable: Callable[[str], bool], code: int, why: str
+) -> Status:
+    """The shared shape of the HELO name checks: literals first, then ``acceptable``."""
     helo = run.client.helo
     if not helo:
         return Status.DUNNO
     if helo.startswith("["):
         return _invalid_literal(engine, run, helo)
-    name = _without_dot(helo)
-    if is_valid_hostname(name) and "." in name:
+    if acceptable(_without_dot(helo)):
         return Status.DUNNO
-    text = f"<{helo}>: {HELO} rejected: need fully-qualified hostname"
-    return engine.reject(run, engine.config.non_fqdn_reject_code, "5.5.2", text)
+    return engine.reject(run, code, "5.5.2", f"<{helo}>: {HELO} rejected: {why}")
 
 
 # -- sender and recipient --------------------------------------------------------------

@@ -34,7 +34,8 @@ from mailseal.services.restrictions import ClientFacts, Outcome
 from mailseal.services.smtpd_queueing import QueueClient, queue_entry
 from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
 from mailseal.smtp import events as ev
-from mailseal.smtp.reply import QUEUE_WRITE_ERROR, Reply, queued, reply
+from mailseal.smtp.commands import escape
+from mailseal.smtp.reply import PROTOCOL_SYNC, QUEUE_WRITE_ERROR, Reply, queued, reply
 from mailseal.smtp.server import Phase, ServerSettings, SmtpServer
 from mailseal.tls import phrases
 from mailseal.tls.outcome import TlsOutcome, handshake_failure
@@ -73,7 +74,6 @@ class _Session:
         self.number = number
         self.addr = conn.peer[0]
         self.host = "unknown"
-        self.core: SmtpServer | None = None
         self.tls: TlsOutcome | None = None
         self.sender: str | None = None
         self.queue_id: str | None = None
@@ -103,7 +103,6 @@ class _Session:
             if self.service.wrapper_mode and not await self._handshake(b""):
                 return
             core = SmtpServer(self._refuse_at_connect(self._settings()))
-            self.core = core
             core.greet()
             await self._loop(core)
         finally:
@@ -180,10 +179,9 @@ class _Session:
                 return False
             self.info(
                 f"improper command pipelining after CONNECT from {self.namaddr}: "
-                f"{_printable(early)}"
+                f"{escape(early[:100])}"
             )
-            text = "Error: SMTP protocol synchronization"
-            await self._send(reply(554, "5.5.0", text).encode())
+            await self._send(PROTOCOL_SYNC.encode())
             return False
         return True
 
@@ -468,9 +466,3 @@ class _Session:
         if tls.loglevel >= 1:
             self.info(phrases.established_from(self.tls, self.host, self.addr))
         return True
-
-
-def _printable(data: bytes, limit: int = 100) -> str:
-    """Client bytes for a log line: printable ASCII, the rest escaped, bounded."""
-    text = data[:limit].decode("ascii", "backslashreplace")
-    return text.replace("\r", "\\r").replace("\n", "\\n")

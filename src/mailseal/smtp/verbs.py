@@ -356,5 +356,5 @@ def starttls(s: Session, arg: str) -> None:
 
 
 def auth(s: Session, arg: str) -> None:
-    # TODO(SASL issue): AUTH exchanges; until then Postfix's reply for AUTH without SASL.
+    # TODO(#4): AUTH exchanges; until then Postfix's reply for AUTH without SASL.
     raise RemoteProtocolError(replies.AUTH_NOT_ENABLED)
