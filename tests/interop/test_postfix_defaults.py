@@ -88,5 +88,7 @@ def test_most_of_the_table_is_postfix(tmp_path: Path) -> None:
         "smtpd_hide_client_session",  # Postfix 3.8+
         "smtpd_pregreet_exclusions",  # mailseal's pre-greeting test (postscreen's, in smtpd)
         "smtpd_pregreet_wait",
+        "smtpd_sasl_passwd_file",  # mailseal's built-in SASL backend
+        "smtpd_sasl_verify_concurrency",
         "virtual_maps",  # obsolete name, still in old configs
     ]

@@ -218,6 +218,19 @@ class SmtpdParams(SmtpdAccessParams):
     smtpd_sasl_path: Param[str] = Param(
         StrKind(), "smtpd", "Backend-specific location: a config name, socket or file."
     )
+    smtpd_sasl_passwd_file: Param[str] = Param(
+        StrKind(),
+        "$config_directory/sasl_passwd",
+        "mailseal: the mailseal backend's users, one user:{SCHEME}hash line each (Dovecot format).",
+    )
+    smtpd_sasl_verify_concurrency: Param[int] = Param(
+        IntKind(1),
+        "2",
+        "mailseal: password checks run at once off the event loop (argon2 is slow on purpose).",
+    )
+    smtpd_sasl_response_limit: Param[int] = Param(
+        IntKind(1), "12288", "Longest SASL response line a client may send, in bytes."
+    )
     smtpd_sasl_service: Param[str] = Param(
         StrKind(nonempty=True), "smtp", "Service name passed to the SASL backend."
     )
