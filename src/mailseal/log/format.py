@@ -27,6 +27,8 @@ __all__ = [
     "qmgr_from",
     "queue_removed",
     "recipient_status",
+    "sasl_aborted",
+    "sasl_failed",
     "timeout_after",
 ]
 
@@ -73,6 +75,24 @@ def client(queue_id: str, host: str, addr: str, sasl: tuple[str, str] | None = N
         method, username = sasl
         line += f", sasl_method={method}, sasl_username={username}"
     return line
+
+
+def sasl_failed(host: str, addr: str, mechanism: str, reason: str, username: str | None) -> str:
+    """``h[a]: SASL PLAIN authentication failed: REASON, sasl_username=USER`` (a warning).
+
+    Postfix 3.5+'s shape (smtpd_sasl_glue.c), which fail2ban's postfix filter in auth
+    mode matches for LOGIN, PLAIN, CRAM-MD5 and DIGEST-MD5; mechanism and user name are
+    cut at 100 characters as Postfix does, and never contain the password.
+    """
+    return (
+        f"{host_addr(host, addr)}: SASL {mechanism[:100]} authentication failed: "
+        f"{reason or '(reason unavailable)'}, sasl_username={(username or '(unavailable)')[:100]}"
+    )
+
+
+def sasl_aborted(host: str, addr: str, mechanism: str) -> str:
+    """``h[a]: SASL LOGIN authentication aborted``: the client sent ``*`` (a warning)."""
+    return f"{host_addr(host, addr)}: SASL {mechanism[:100]} authentication aborted"
 
 
 def message_id(queue_id: str, msgid: str) -> str:
