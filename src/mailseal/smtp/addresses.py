@@ -152,7 +152,9 @@ def xtext_decode(value: str) -> str:
     return re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
 
 
-def parse_mail_params(words: tuple[str, ...], *, dsn: bool, smtputf8: bool) -> dict[str, str]:
+def parse_mail_params(
+    words: tuple[str, ...], *, dsn: bool, smtputf8: bool, auth: bool = False
+) -> dict[str, str]:
     """MAIL FROM parameters, keyword upper-cased, value as given (Postfix's ``mail_cmd``)."""
     params: dict[str, str] = {}
     for word in words:
@@ -169,6 +171,8 @@ def parse_mail_params(words: tuple[str, ...], *, dsn: bool, smtputf8: bool) -> d
         elif key in ("RET", "ENVID") and sep:
             _check_dsn_param(key, value, params, dsn)
         elif key == "AUTH" and sep:
+            if not auth:
+                raise replies.RemoteProtocolError(replies.AUTH_DISABLED)
             if key in params:
                 raise replies.RemoteProtocolError(replies.MULTIPLE_AUTH)
             if value != "<>" and (not value or not is_xtext(value)):

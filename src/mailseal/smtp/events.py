@@ -1,7 +1,8 @@
 """What the SMTP server core tells its driver: requests to answer and notices to log.
 
 A *request* (``MailRequest``, ``RcptRequest``, ``DataRequest``, ``MessageComplete``,
-``VrfyRequest``) stops the core until the driver calls ``SmtpServer.answer()``; the
+``VrfyRequest``, ``AuthRequest``, ``AuthResponse``) stops the core until the driver
+calls ``SmtpServer.answer()`` (or, for AUTH, ``auth_challenge``/``auth_success``); the
 answer decides the reply. A *notice* needs no answer: the core has already queued its
 reply, if any. Every event is a frozen value.
 
@@ -16,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "AuthAborted",
+    "AuthRequest",
+    "AuthResponse",
     "ConnectionClosing",
     "DataRequest",
     "Envelope",
@@ -117,6 +121,43 @@ class VrfyRequest:
 
 
 @dataclass(frozen=True)
+class AuthRequest:
+    """Request: ``AUTH <mechanism> [initial-response]`` (RFC 4954 section 4).
+
+    ``mechanism`` is upper-case and one of the offered ones; ``response`` is the decoded
+    initial response, ``None`` when the line had none and ``b""`` for "=". Answer with
+    ``SmtpServer.auth_challenge(data)`` to go on, ``SmtpServer.auth_success(user)``, or
+    ``answer(reply)`` with a failure reply (535, 454...).
+    """
+
+    mechanism: str
+    response: bytes | None
+
+
+@dataclass(frozen=True)
+class AuthResponse:
+    """Request: the client's (decoded) answer to the last challenge; answered as AuthRequest."""
+
+    mechanism: str
+    response: bytes
+
+
+@dataclass(frozen=True)
+class AuthAborted:
+    """Notice: an AUTH exchange ended in the core, its reply already queued.
+
+    ``reason`` is "" when the client cancelled with "*" (Postfix logs "SASL X
+    authentication aborted"); otherwise Postfix's failure reason ("Invalid
+    authentication mechanism", "Invalid base64 data in continued response", "SASL
+    response limit exceeded"), logged as an authentication failure. A driver that
+    started a backend exchange for it abandons that exchange now.
+    """
+
+    mechanism: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class StartTlsRequest:
     """Notice: ``220 2.0.0 Ready to start TLS`` is queued.
 
@@ -155,9 +196,20 @@ class ConnectionClosing:
     reason: str
 
 
-Request = MailRequest | RcptRequest | DataRequest | MessageComplete | VrfyRequest
+Request = (
+    MailRequest
+    | RcptRequest
+    | DataRequest
+    | MessageComplete
+    | VrfyRequest
+    | AuthRequest
+    | AuthResponse
+)
 Event = (
     Hello
+    | AuthRequest
+    | AuthResponse
+    | AuthAborted
     | MailRequest
     | RcptRequest
     | DataRequest

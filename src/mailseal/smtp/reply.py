@@ -17,7 +17,13 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "ALREADY_AUTHENTICATED",
+    "AUTH_ABORTED",
+    "AUTH_DISABLED",
+    "AUTH_NEEDS_ENCRYPTION",
     "AUTH_NOT_ENABLED",
+    "AUTH_SUCCESSFUL",
+    "AUTH_SYNTAX",
     "BAD_AUTH",
     "BAD_ENVID",
     "BAD_MESSAGE_SIZE",
@@ -40,6 +46,7 @@ __all__ = [
     "EHLO_SYNTAX",
     "HELO_SYNTAX",
     "INSUFFICIENT_STORAGE",
+    "INVALID_MECHANISM",
     "MAIL_AFTER_BDAT",
     "MAIL_SYNTAX",
     "MESSAGE_TOO_BIG",
@@ -63,6 +70,7 @@ __all__ = [
     "RCPT_SYNTAX",
     "READY_TO_START_TLS",
     "RSET_SYNTAX",
+    "SASL_RESPONSE_LIMIT",
     "SIZE_EXCEEDED",
     "SMTPUTF8_REQUIRED",
     "STARTTLS_SYNTAX",
@@ -75,7 +83,12 @@ __all__ = [
     "RemoteProtocolError",
     "Reply",
     "access_denied",
+    "auth_failed",
+    "auth_rate_limited",
+    "auth_temporary_failure",
+    "bad_base64",
     "bare_newline",
+    "challenge",
     "chunk_ok",
     "discarded_after_error",
     "greeting",
@@ -239,6 +252,48 @@ NOT_IMPLEMENTED = reply(502, "5.5.1", "Error: command not implemented")
 BDAT_NOT_IMPLEMENTED = reply(521, "5.5.1", "Error: command not implemented")
 VRFY_DISABLED = reply(502, "5.5.1", "VRFY command is disabled")
 AUTH_NOT_ENABLED = reply(503, "5.5.1", "Error: authentication not enabled")
+
+# SMTP AUTH (RFC 4954; Postfix's smtpd_sasl_proto.c and smtpd_sasl_glue.c).
+AUTH_SYNTAX = reply(501, "5.5.4", "Syntax: AUTH mechanism")
+AUTH_NEEDS_ENCRYPTION = reply(
+    504, "5.5.4", "Encryption required for requested authentication mechanism"
+)
+ALREADY_AUTHENTICATED = reply(503, "5.5.1", "Error: already authenticated")
+AUTH_DISABLED = reply(503, "5.5.4", "Error: authentication disabled")
+AUTH_ABORTED = reply(501, "5.7.0", "Authentication aborted")
+AUTH_SUCCESSFUL = reply(235, "2.7.0", "Authentication successful")
+SASL_RESPONSE_LIMIT = reply(500, "5.5.6", "SASL response limit exceeded")
+INVALID_MECHANISM = "Invalid authentication mechanism"
+
+
+def auth_failed(reason: str) -> Reply:
+    """``535 5.7.8 Error: authentication failed: REASON`` (the password was wrong...)."""
+    return reply(535, "5.7.8", f"Error: authentication failed: {reason}")
+
+
+def auth_temporary_failure(reason: str) -> Reply:
+    """``454 4.7.0``: the backend could not decide (RFC 4954 section 6)."""
+    return reply(454, "4.7.0", f"Temporary authentication failure: {reason}")
+
+
+def bad_base64(where: str) -> Reply:
+    """A response that is not base64: RFC 4954 section 4 asks for 501 with 5.5.2.
+
+    ``where`` is "initial" or "continued"; the words are those Postfix's Dovecot client
+    logs ("Invalid base64 data in initial response").
+    """
+    return reply(501, "5.5.2", f"Error: Invalid base64 data in {where} response")
+
+
+def auth_rate_limited(addr: str) -> Reply:
+    """smtpd_client_auth_rate_limit exceeded (anvil), Postfix's text."""
+    return reply(450, "4.7.1", f"Error: too many AUTH commands from {addr}")
+
+
+def challenge(data: str) -> Reply:
+    """``334 <base64>``: a SASL server challenge (no enhanced code, RFC 4954 section 4)."""
+    return Reply(334, "", (data,))
+
 
 # TLS (RFC 3207; smtpd.c).
 TLS_UNAVAILABLE = reply(454, "4.7.0", "TLS not available due to local problem")

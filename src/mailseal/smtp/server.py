@@ -25,10 +25,15 @@ that are not UTF-8 get ``500 5.5.2 Error: bad UTF-8 syntax`` (Postfix's replies)
 
 from __future__ import annotations
 
+import base64
+
 from mailseal.smtp import reply as replies
 from mailseal.smtp.commands import execute
 from mailseal.smtp.content import ChunkReader, DataReader, Outcome
 from mailseal.smtp.events import (
+    AuthAborted,
+    AuthRequest,
+    AuthResponse,
     DataRequest,
     Event,
     MessageComplete,
@@ -39,6 +44,7 @@ from mailseal.smtp.events import (
 from mailseal.smtp.reply import Reply
 from mailseal.smtp.session import Phase, Session
 from mailseal.smtp.settings import ServerSettings
+from mailseal.smtp.verbs import auth_answered, decode_response
 
 __all__ = ["Phase", "ServerSettings", "SmtpServer"]
 
@@ -103,6 +109,31 @@ class SmtpServer:
         s.pending = s.on_answer = None
         on_answer(reply)
 
+    def auth_challenge(self, data: bytes) -> None:
+        """Answer the pending AUTH request or response with ``334 base64(data)``."""
+        s = self._s
+        if s.closed:
+            return
+        self._take_auth_request()
+        s.send(replies.challenge(base64.b64encode(data).decode("ascii")))
+        s.phase = Phase.AUTH
+
+    def auth_success(self, username: str) -> None:
+        """Answer the pending AUTH request or response: ``235``, the session is authenticated."""
+        s = self._s
+        if s.closed:
+            return
+        self._take_auth_request()
+        s.authenticated = username
+        s.phase = Phase.COMMAND
+        s.complete(replies.AUTH_SUCCESSFUL, "auth")
+
+    def _take_auth_request(self) -> None:
+        s = self._s
+        if not isinstance(s.pending, AuthRequest | AuthResponse):
+            raise SmtpUsageError("no AUTH request or response is pending")
+        s.pending = s.on_answer = None
+
     def data_to_send(self) -> bytes:
         """Pop the replies queued so far, in order."""
         out = bytes(self._s.output)
@@ -147,6 +178,16 @@ class SmtpServer:
         return self._s.error_count
 
     @property
+    def authenticated(self) -> str | None:
+        """The SASL user name once AUTH succeeded (reset by STARTTLS), else ``None``."""
+        return self._s.authenticated
+
+    @property
+    def auth_mechanism(self) -> str:
+        """The mechanism of the current or last AUTH exchange ("" before any)."""
+        return self._s.auth_mechanism
+
+    @property
     def closed(self) -> bool:
         return self._s.closed
 
@@ -184,6 +225,8 @@ class SmtpServer:
         phase = self._s.phase
         if phase is Phase.COMMAND:
             return self._command_step()
+        if phase is Phase.AUTH:
+            return self._auth_step()
         if phase in (Phase.DATA, Phase.BDAT):
             return self._content_step()
         return False
@@ -195,7 +238,7 @@ class SmtpServer:
         if s.error_count >= st.hard_error_limit:
             s.close("too many errors", replies.too_many_errors(st.hostname))
             return True
-        line = self._take_line()
+        line = self._take_line(st.line_length_limit)
         if line is None:
             return False
         if self._skipping_long_line:
@@ -209,14 +252,39 @@ class SmtpServer:
             self._command_line(line)
         return True
 
-    def _take_line(self) -> bytes | None:
+    def _auth_step(self) -> bool:
+        """One SASL response line (RFC 4954 section 4): "*" cancels, else base64."""
+        s = self._s
+        limit = s.settings.auth_response_limit
+        line = self._take_line(limit)
+        if line is None:
+            return False
+        mechanism = s.auth_mechanism
+        s.phase = Phase.COMMAND
+        if self._skipping_long_line or len(line) > limit:
+            self._skipping_long_line = False
+            s.notice(AuthAborted(mechanism, "SASL response limit exceeded"))
+            s.complete(replies.SASL_RESPONSE_LIMIT, "auth")
+        elif line == b"*":
+            s.notice(AuthAborted(mechanism, ""))
+            s.complete(replies.AUTH_ABORTED, "auth")
+        else:
+            response = decode_response(line.decode("latin-1"), initial=False)
+            if response is None:
+                s.notice(AuthAborted(mechanism, "Invalid base64 data in continued response"))
+                s.complete(replies.bad_base64("continued"), "auth")
+            else:
+                s.request(AuthResponse(mechanism, response), lambda a: auth_answered(s, a))
+        return True
+
+    def _take_line(self, limit: int) -> bytes | None:
         """The next line without its ending (sets ``line_crlf``); ``None`` for more data."""
         s = self._s
         buf = s.inbuf
         lf = buf.find(b"\n")
         if lf < 0:
             # An over-long line is dropped as it comes; its reply waits for its end.
-            if len(buf) > s.settings.line_length_limit + 1:
+            if len(buf) > limit + 1:
                 self._skipping_long_line = True
                 buf.clear()
             return None
@@ -279,6 +347,8 @@ def _check_answer(pending: Request, reply: Reply | None) -> None:
         raise SmtpUsageError(f"answer() takes a Reply or None, not {type(reply).__name__}")
     if isinstance(pending, MessageComplete) and reply is None:
         raise SmtpUsageError("MessageComplete needs an explicit reply (queued(id) or an error)")
+    if isinstance(pending, AuthRequest | AuthResponse) and (reply is None or reply.is_positive):
+        raise SmtpUsageError("answer AUTH with auth_challenge()/auth_success() or a failure reply")
     if (
         isinstance(pending, DataRequest)
         and not pending.chunking

@@ -41,6 +41,7 @@ class Phase(Enum):
     COMMAND = "command"
     DATA = "data"  # message content after 354, up to the final dot
     BDAT = "bdat"  # the octets of one BDAT chunk (kept or skipped)
+    AUTH = "auth"  # 334 sent: the next line is a SASL response (RFC 4954 section 4)
     STARTTLS = "starttls"  # 220 sent; no plaintext is read until tls_established()
     CLOSED = "closed"
 
@@ -76,6 +77,8 @@ class Session:
         self.tls_active = settings.tls_active
         self.helo_name: str | None = None
         self.extended = False
+        self.authenticated: str | None = None  # the SASL user name after 235
+        self.auth_mechanism = ""  # of the exchange in progress or the one that succeeded
         self.transaction: Transaction | None = None
         self.bdat = BdatState.NONE
         self.assembler: ChunkAssembler | None = None
@@ -165,6 +168,7 @@ class Session:
         self.tls_active = True
         self.helo_name = None
         self.extended = False
+        self.authenticated = None
         self.reset_transaction()
         self.inbuf.clear()
         self.phase = Phase.COMMAND

@@ -6,8 +6,9 @@ main.cf parameter it stands for: ``myhostname``, ``smtpd_banner``, ``line_length
 ``smtpd_junk_command_limit``, ``disable_vrfy_command``, ``smtpd_helo_required``,
 ``smtpd_tls_security_level`` (may/encrypt), ``smtpd_tls_wrappermode``,
 ``smtpd_forbid_bare_newline`` (and its ``_reject_code``),
-``smtpd_forbid_unauth_pipelining``, ``smtpd_discard_ehlo_keywords`` and, later,
-``smtpd_sasl_auth_enable`` with the mechanism list.
+``smtpd_forbid_unauth_pipelining``, ``smtpd_discard_ehlo_keywords``, and for AUTH
+``smtpd_sasl_auth_enable`` (a non-empty mechanism list), ``smtpd_tls_auth_only``,
+``smtpd_sasl_response_limit`` and ``broken_sasl_auth_clients``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ class ServerSettings:
     smtputf8: bool = True
     enhanced_status_codes: bool = True
     discard_ehlo_keywords: frozenset[str] = frozenset()
-    auth_mechanisms: tuple[str, ...] = ()
+    auth_mechanisms: tuple[str, ...] = ()  # offered SASL mechanisms; () = AUTH off
+    auth_tls_only: bool = False
+    auth_response_limit: int = 12288
+    auth_broken_clients: bool = False  # also announce "AUTH=MECH ..." (old Outlook)
     # smtpd_delay_reject = no and the client restrictions refused the client: this reply
     # replaces the banner, and every later command but QUIT gets Postfix's
     # "503 5.7.0 Error: access denied for <client>" (smtpd.c, RFC 5321 section 3.1).
@@ -74,6 +78,10 @@ class ServerSettings:
     def rejects_bare_newline(self) -> bool:
         """``smtpd_forbid_bare_newline = reject``: a bare LF gets a reply and a hang-up."""
         return self.bare_newline == "reject"
+
+    def auth_offered(self, *, tls_active: bool) -> bool:
+        """AUTH is announced and accepted now: enabled, and TLS is on if it must be."""
+        return self.enabled("AUTH") and (tls_active or not self.auth_tls_only)
 
     def enabled(self, keyword: str) -> bool:
         """Whether the ESMTP feature ``keyword`` is on: switched on and not discarded."""
@@ -102,6 +110,11 @@ def _auth_keyword(settings: ServerSettings) -> str:
     return "AUTH " + " ".join(settings.auth_mechanisms)
 
 
+def _old_auth_keyword(settings: ServerSettings) -> str:
+    # broken_sasl_auth_clients: the pre-RFC 2554 form some old clients look for.
+    return "AUTH=" + " ".join(settings.auth_mechanisms)
+
+
 # The EHLO reply, in Postfix's order (smtpd.c ehlo_cmd). Each row: keyword and how it is
 # written; STARTTLS also disappears once TLS is on (RFC 3207 section 4.2). ETRN, XCLIENT
 # and XFORWARD are Postfix features mailseal does not have.
@@ -126,5 +139,9 @@ def ehlo_keywords(settings: ServerSettings, *, tls_active: bool) -> list[str]:
     for keyword, render in _EHLO_KEYWORDS:
         if not settings.enabled(keyword) or (keyword == "STARTTLS" and tls_active):
             continue
+        if keyword == "AUTH" and not settings.auth_offered(tls_active=tls_active):
+            continue  # smtpd_tls_auth_only: not before TLS
         lines.append(_RENDER[render](settings) if render else keyword)
+        if keyword == "AUTH" and settings.auth_broken_clients:
+            lines.append(_old_auth_keyword(settings))
     return lines

@@ -9,6 +9,8 @@ RFC 3207 (STARTTLS), RFC 1870 (SIZE), RFC 6531 (SMTPUTF8).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from types import MappingProxyType
 
@@ -16,6 +18,8 @@ from mailseal.smtp import reply as replies
 from mailseal.smtp.addresses import Path, parse_mail_params, parse_path, parse_rcpt_params
 from mailseal.smtp.content import ChunkAssembler, ChunkReader, ContentSink, DataReader
 from mailseal.smtp.events import (
+    AuthAborted,
+    AuthRequest,
     DataRequest,
     Envelope,
     EnvelopeRecipient,
@@ -28,13 +32,15 @@ from mailseal.smtp.events import (
     VrfyRequest,
 )
 from mailseal.smtp.reply import RemoteProtocolError, Reply
-from mailseal.smtp.session import BdatState, Session, Transaction
+from mailseal.smtp.session import BdatState, Phase, Session, Transaction
 from mailseal.smtp.settings import ehlo_keywords
 
 __all__ = [
     "auth",
+    "auth_answered",
     "bdat",
     "data",
+    "decode_response",
     "ehlo",
     "end_of_message",
     "helo",
@@ -96,7 +102,9 @@ def mail(s: Session, arg: str) -> None:
     if s.transaction is not None:
         raise RemoteProtocolError(replies.NESTED_MAIL)
     path = _path(arg, "FROM", replies.MAIL_SYNTAX, replies.BAD_SENDER_ADDRESS)
-    params = parse_mail_params(path.words, dsn=st.enabled("DSN"), smtputf8=st.enabled("SMTPUTF8"))
+    params = parse_mail_params(
+        path.words, dsn=st.enabled("DSN"), smtputf8=st.enabled("SMTPUTF8"), auth=st.enabled("AUTH")
+    )
     if not path.is_ascii and "SMTPUTF8" not in params:
         raise RemoteProtocolError(_no_smtputf8(s, replies.BAD_SENDER_ADDRESS))
     if st.message_size_limit and int(params.get("SIZE", "0")) > st.message_size_limit:
@@ -356,5 +364,49 @@ def starttls(s: Session, arg: str) -> None:
 
 
 def auth(s: Session, arg: str) -> None:
-    # TODO(#4): AUTH exchanges; until then Postfix's reply for AUTH without SASL.
-    raise RemoteProtocolError(replies.AUTH_NOT_ENABLED)
+    """AUTH, checked in the order of Postfix's smtpd_sasl_auth_cmd (RFC 4954 section 4)."""
+    st = s.settings
+    if st.helo_required and s.helo_name is None:
+        raise RemoteProtocolError(replies.NEED_HELO)
+    if not st.enabled("AUTH"):
+        raise RemoteProtocolError(replies.AUTH_NOT_ENABLED)
+    if not st.auth_offered(tls_active=s.tls_active):
+        raise RemoteProtocolError(replies.AUTH_NEEDS_ENCRYPTION)
+    if s.authenticated is not None:
+        raise RemoteProtocolError(replies.ALREADY_AUTHENTICATED)
+    if s.in_transaction:
+        # RFC 4954 section 4: "not permitted during a mail transaction".
+        raise RemoteProtocolError(replies.TRANSACTION_IN_PROGRESS)
+    words = arg.split()
+    if not 1 <= len(words) <= 2:
+        raise RemoteProtocolError(replies.AUTH_SYNTAX)
+    mechanism = words[0].upper()
+    s.auth_mechanism = mechanism
+    if mechanism not in st.auth_mechanisms:
+        s.notice(AuthAborted(mechanism, replies.INVALID_MECHANISM))
+        raise RemoteProtocolError(replies.auth_failed(replies.INVALID_MECHANISM))
+    initial: bytes | None = None
+    if len(words) == 2:
+        initial = decode_response(words[1], initial=True)
+        if initial is None:
+            s.notice(AuthAborted(mechanism, "Invalid base64 data in initial response"))
+            raise RemoteProtocolError(replies.bad_base64("initial"))
+    s.request(AuthRequest(mechanism, initial), lambda answer: auth_answered(s, answer))
+
+
+def decode_response(text: str, *, initial: bool) -> bytes | None:
+    """A base64 SASL response; "=" is the empty initial response. ``None`` if malformed."""
+    if initial and text == "=":
+        return b""
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return None
+
+
+def auth_answered(s: Session, answer: Reply | None) -> None:
+    """The driver ended an AUTH exchange with a failure reply (535, 454, 450...)."""
+    if answer is None or answer.is_positive:
+        raise AssertionError("success and challenges go through auth_success/auth_challenge")
+    s.phase = Phase.COMMAND
+    s.complete(answer, "auth")

@@ -70,7 +70,7 @@ def test_xtext() -> None:
 
 def test_mail_params_keep_values() -> None:
     words = ("size=10", "Body=8bitmime", "SMTPUTF8", "RET=hdrs", "ENVID=x+2By", "AUTH=<>")
-    assert parse_mail_params(words, dsn=True, smtputf8=True) == {
+    assert parse_mail_params(words, dsn=True, smtputf8=True, auth=True) == {
         "SIZE": "10",
         "BODY": "8bitmime",
         "SMTPUTF8": "",
@@ -88,13 +88,21 @@ def test_mail_params_keep_values() -> None:
         (("ENVID=",), "501 5.5.4 Bad ENVID parameter syntax"),
         (("ENVID=a+0A",), "501 5.5.4 Bad ENVID parameter syntax"),
         (("AUTH=a b",), "501 5.5.4 Bad AUTH parameter syntax"),
+        (("AUTH=<>", "AUTH=<>"), "503 5.5.4 Error: multiple AUTH= options"),
         (("SIZE",), "555 5.5.4 Unsupported option: SIZE"),
     ],
 )
 def test_mail_param_errors(words: tuple[str, ...], text: str) -> None:
     with pytest.raises(RemoteProtocolError) as caught:
-        parse_mail_params(words, dsn=True, smtputf8=False)
+        parse_mail_params(words, dsn=True, smtputf8=False, auth=True)
     assert caught.value.reply.text == text
+
+
+def test_mail_auth_param_needs_sasl() -> None:
+    # Postfix's smtpd_sasl_mail_opt(): AUTH= while SASL is off is a protocol error.
+    with pytest.raises(RemoteProtocolError) as caught:
+        parse_mail_params(("AUTH=<>",), dsn=True, smtputf8=False)
+    assert caught.value.reply.text == "503 5.5.4 Error: authentication disabled"
 
 
 def test_rcpt_params() -> None:
