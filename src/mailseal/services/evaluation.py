@@ -171,6 +171,7 @@ class Engine:
         recipients: Recipients,
         networks: NetworkList,
         relay_clientcerts: Maps,
+        sender_logins: Maps | None = None,
     ) -> None:
         self.config = config
         self.handlers = handlers
@@ -180,6 +181,7 @@ class Engine:
         self.recipients = recipients
         self.networks = networks
         self.relay_clientcerts = relay_clientcerts
+        self.sender_logins = sender_logins or Maps("smtpd_sender_login_maps", ())
 
     # -- lists ------------------------------------------------------------------------
 

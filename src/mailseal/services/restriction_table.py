@@ -12,7 +12,10 @@ Accepted as no-ops, with the reason:
   reject_unknown_sender_domain, reject_unknown_recipient_domain,
   permit_mx_backup, the RBL/RHSBL/DNSWL checks and the MX/NS/A access checks
   -- answer DUNNO until mailseal has a resolver (TODO(#5));
-* the sender login mismatch checks answer DUNNO until SASL lands (TODO(#4)).
+* the sender login mismatch checks (smtpd_sender_login_maps) follow smtpd_check.c:
+  an authenticated client must own the MAIL FROM address ("553 5.7.1 <a>: Sender
+  address rejected: not owned by user U"), an unauthenticated one must not use an
+  address that has owners ("... not logged in"). The null sender is left alone.
 
 ``check_policy_service`` is not implemented: it fails as a configuration
 error (451 4.3.5) rather than being skipped, because a policy service may be
@@ -239,6 +242,43 @@ def _judge_helo(
 # -- sender and recipient --------------------------------------------------------------
 
 
+def _sender_owners(engine: Engine, run: Run, sender: str) -> list[str] | None:
+    """The login names smtpd_sender_login_maps gives for ``sender`` (None: no entry)."""
+    try:
+        found = engine.sender_logins.find_address(
+            engine.addressing.canonical(sender),
+            delimiter=engine.config.recipient_delimiter,
+            is_local_domain=engine.addressing.is_local_domain,
+        )
+    except TableLookupError:
+        engine.retry(run, sender)
+    if found is None:
+        return None
+    return [name for name in found.value.replace(",", " ").split() if name]
+
+
+def _login_mismatch(*, authenticated: bool, unauthenticated: bool, known_only: bool) -> Handler:
+    def handler(engine: Engine, run: Run, context: ListContext, cursor: Cursor) -> Status:
+        sender = run.sender
+        if not sender or not engine.sender_logins:
+            return Status.DUNNO
+        user = run.client.sasl_username
+        if user is not None and authenticated:
+            owners = _sender_owners(engine, run, sender)
+            if owners is None and known_only:
+                return Status.DUNNO
+            if not any(user.lower() == owner.lower() for owner in owners or ()):
+                text = f"<{sender}>: Sender address rejected: not owned by user {user}"
+                return engine.reject(run, 553, "5.7.1", text)
+        elif user is None and unauthenticated and _sender_owners(engine, run, sender) is not None:
+            return engine.reject(
+                run, 553, "5.7.1", f"<{sender}>: Sender address rejected: not logged in"
+            )
+        return Status.DUNNO
+
+    return handler
+
+
 def _mail_access(engine: Engine, address: str) -> list[tuple[str, bool]]:
     if not address:
         return [(engine.config.smtpd_null_access_lookup_key, True)]
@@ -411,9 +451,16 @@ RESTRICTIONS: dict[str, Handler] = {
     "reject_rhsbl_recipient": _dunno_with_argument,
     "permit_dnswl_client": _dunno_with_argument,
     "permit_rhswl_client": _dunno_with_argument,
-    # Need SASL sender ownership: TODO(#4).
-    "reject_sender_login_mismatch": _dunno,
-    "reject_authenticated_sender_login_mismatch": _dunno,
-    "reject_known_sender_login_mismatch": _dunno,
-    "reject_unauthenticated_sender_login_mismatch": _dunno,
+    "reject_sender_login_mismatch": _login_mismatch(
+        authenticated=True, unauthenticated=True, known_only=False
+    ),
+    "reject_authenticated_sender_login_mismatch": _login_mismatch(
+        authenticated=True, unauthenticated=False, known_only=False
+    ),
+    "reject_known_sender_login_mismatch": _login_mismatch(
+        authenticated=True, unauthenticated=True, known_only=True
+    ),
+    "reject_unauthenticated_sender_login_mismatch": _login_mismatch(
+        authenticated=False, unauthenticated=True, known_only=False
+    ),
 } | {name: _dunno_with_table(name) for name in _DNS_TABLE_CHECKS}

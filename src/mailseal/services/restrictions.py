@@ -169,6 +169,8 @@ class Restrictions:
             [TableRef.parse(ref) for ref in split_list(config.expanded("relay_clientcerts"))],
         )
         warnings.extend(self._relay_clientcerts.warnings)
+        self._sender_logins = open_maps("smtpd_sender_login_maps", config.smtpd_sender_login_maps)
+        warnings.extend(self._sender_logins.warnings)
         self.warnings = tuple(warnings)
         self.engine = Engine(
             config,
@@ -179,6 +181,7 @@ class Restrictions:
             recipients=recipients,
             networks=networks,
             relay_clientcerts=self._relay_clientcerts,
+            sender_logins=self._sender_logins,
         )
 
     # -- the stages, returning the reply only -------------------------------------------
@@ -328,6 +331,7 @@ class Restrictions:
         for table in self._tables.values():
             table.close()
         self._relay_clientcerts.close()
+        self._sender_logins.close()
 
 
 def _outcome(run: Run, status: Status) -> Outcome:

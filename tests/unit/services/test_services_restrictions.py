@@ -338,3 +338,67 @@ def test_reject_unlisted_sender(tmp_path: Path) -> None:
         "<ghost-user@localhost>: Sender address rejected: User unknown in local recipient table",
     )
     assert restrictions.at_rcpt(LOOPBACK, "root@localhost", "root@localhost") is None
+
+
+@pytest.mark.parametrize(
+    ("restriction", "client", "sender", "expected"),
+    [
+        # An authenticated user may send as the addresses the map gives it.
+        ("reject_sender_login_mismatch", USER, "bob@example.org", None),
+        ("reject_sender_login_mismatch", USER, "team@example.org", None),
+        ("reject_sender_login_mismatch", USER, "anything@shared.example", None),
+        (
+            "reject_sender_login_mismatch",
+            USER,
+            "alice@example.org",
+            Verdict(
+                553, "5.7.1", "<alice@example.org>: Sender address rejected: not owned by user bob"
+            ),
+        ),
+        (
+            "reject_sender_login_mismatch",
+            USER,
+            "nobody@elsewhere.example",
+            Verdict(
+                553,
+                "5.7.1",
+                "<nobody@elsewhere.example>: Sender address rejected: not owned by user bob",
+            ),
+        ),
+        # ... and an unauthenticated client may not use an owned address at all.
+        (
+            "reject_sender_login_mismatch",
+            STRANGER,
+            "bob@example.org",
+            Verdict(553, "5.7.1", "<bob@example.org>: Sender address rejected: not logged in"),
+        ),
+        ("reject_sender_login_mismatch", STRANGER, "nobody@elsewhere.example", None),
+        ("reject_sender_login_mismatch", USER, "", None),
+        ("reject_authenticated_sender_login_mismatch", STRANGER, "bob@example.org", None),
+        ("reject_unauthenticated_sender_login_mismatch", USER, "alice@example.org", None),
+        ("reject_known_sender_login_mismatch", USER, "nobody@elsewhere.example", None),
+        (
+            "reject_known_sender_login_mismatch",
+            USER,
+            "alice@example.org",
+            Verdict(
+                553, "5.7.1", "<alice@example.org>: Sender address rejected: not owned by user bob"
+            ),
+        ),
+    ],
+)
+def test_sender_login_maps(
+    tmp_path: Path, restriction: str, client: ClientFacts, sender: str, expected: Verdict | None
+) -> None:
+    logins = tmp_path / "logins"
+    logins.write_text(
+        "bob@example.org bob\nteam@example.org alice, BOB\nalice@example.org alice\n"
+        "@shared.example bob alice\n"
+    )
+    config = make_config(
+        tmp_path,
+        smtpd_sender_login_maps=f"texthash:{logins}",
+        smtpd_sender_restrictions=restriction,
+    )
+    # smtpd_delay_reject = yes: the sender restrictions run at RCPT TO.
+    assert build(config).at_rcpt(client, sender, "postmaster@mail.example.com") == expected
