@@ -10,14 +10,21 @@ services(5); no host means every ``inet_interfaces`` address).
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from mailseal.config.errors import ConfigError
 from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import Config
 from mailseal.services.addresses import Addressing
 from mailseal.services.networks import my_networks, network_list
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
+from mailseal.services.sasl.backend import SaslBackend
+from mailseal.services.sasl.dovecot import DovecotBackend
+from mailseal.services.sasl.local import LocalBackend
+from mailseal.services.smtpd_auth import SaslService
 from mailseal.services.smtpd_service import SessionLimits, SmtpdService
 from mailseal.smtp.server import ServerSettings
 from mailseal.tls.levels import TlsLevel, server_level
@@ -62,7 +69,50 @@ def _port_number(text: str, config: Config) -> int:
         raise ValueError(f"unknown service: {text}/tcp") from None
 
 
-def build_service(service: MasterService, config: Config) -> SmtpdService:
+def build_sasl(config: Config, warn: Callable[[str], None] | None = None) -> SaslService | None:
+    """The service's SASL backend, or ``None`` when ``smtpd_sasl_auth_enable = no``.
+
+    ``smtpd_sasl_type``: ``mailseal`` reads ``smtpd_sasl_passwd_file``; ``dovecot``
+    talks to the auth socket at ``smtpd_sasl_path`` (relative to the queue directory,
+    as in Postfix: ``private/auth``). ``warn`` receives the backend's runtime warnings.
+    """
+    if not config.smtpd_sasl_auth_enable:
+        return None
+    backend: SaslBackend
+    if config.smtpd_sasl_type == "dovecot":
+        path = Path(config.queue_directory) / config.smtpd_sasl_path
+        backend = DovecotBackend(
+            str(path),
+            security_options=", ".join(config.smtpd_sasl_security_options) or "noanonymous",
+            warn=warn,
+        )
+    elif config.smtpd_sasl_type == "mailseal":
+        backend = LocalBackend(
+            config.smtpd_sasl_passwd_file,
+            concurrency=config.smtpd_sasl_verify_concurrency,
+            warn=warn,
+        )
+    else:
+        # Postfix's text; mailseal has no Cyrus SASL plug-in.
+        setting = config.setting("smtpd_sasl_type")
+        raise ConfigError(
+            f"unsupported SASL server implementation: {config.smtpd_sasl_type}",
+            setting.location if setting is not None else None,
+        )
+    return SaslService(
+        backend=backend,
+        service_name=config.smtpd_sasl_service,
+        security_options=config.smtpd_sasl_security_options,
+        tls_security_options=config.smtpd_sasl_tls_security_options,
+        exceptions=network_list(config, config.smtpd_sasl_exceptions_networks),
+        rate_limit=config.smtpd_client_auth_rate_limit,
+        authenticated_header=config.smtpd_sasl_authenticated_header,
+    )
+
+
+def build_service(
+    service: MasterService, config: Config, warn: Callable[[str], None] | None = None
+) -> SmtpdService:
     """Everything a session of ``service`` needs (built again on reload)."""
     wrapper = config.smtpd_tls_wrappermode
     level = server_level(config)
@@ -91,6 +141,10 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         forbid_unauth_pipelining=config.smtpd_forbid_unauth_pipelining,
         smtputf8=config.smtputf8_enable,
         discard_ehlo_keywords=frozenset(k.upper() for k in config.smtpd_discard_ehlo_keywords),
+        # The mechanisms themselves are asked per session (a Dovecot may change them).
+        auth_tls_only=config.smtpd_tls_auth_only,
+        auth_response_limit=config.smtpd_sasl_response_limit,
+        auth_broken_clients=config.broken_sasl_auth_clients,
     )
     limits = SessionLimits(
         timeout=float(config.smtpd_timeout),
@@ -127,4 +181,5 @@ def build_service(service: MasterService, config: Config) -> SmtpdService:
         rate_exceptions=network_list(config, config.smtpd_client_event_limit_exceptions),
         peername_lookup=config.smtpd_peername_lookup,
         addressing=addressing,
+        sasl=build_sasl(config, warn),
     )

@@ -34,6 +34,7 @@ class QueueClient:
     addr: str
     helo: str
     tls_active: bool
+    sasl_username: str | None = None  # after a successful AUTH
 
 
 def queue_entry(
@@ -55,13 +56,16 @@ def queue_entry(
             by_host=service.hostname,
             product=service.product,
             protocol=with_protocol(
-                extended=envelope.extended, tls=client.tls_active, authenticated=False
+                extended=envelope.extended,
+                tls=client.tls_active,
+                authenticated=client.sasl_username is not None,
             ),
             queue_id=queue_id,
             recipients=tuple(r.address for r in envelope.recipients),
             when=now,
             tls_comments=_tls_comments(service, tls),
             tls_clause=_tls_clause(service, tls),
+            sasl_username=_authenticated_sender(service, client),
         )
     )
     params = envelope.sender_params
@@ -88,6 +92,13 @@ def queue_entry(
         message_id=find_message_id(content),
     )
     return queued, header + content
+
+
+def _authenticated_sender(service: SmtpdService, client: QueueClient) -> str:
+    """The user name for "(Authenticated sender: ...)", with smtpd_sasl_authenticated_header."""
+    if service.sasl is None or not service.sasl.authenticated_header:
+        return ""
+    return client.sasl_username or ""
 
 
 def _tls_comments(service: SmtpdService, tls: TlsOutcome | None) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from mailseal.services.anvil import RateCounter
 from mailseal.services.networks import NetworkList
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
+from mailseal.services.smtpd_auth import SaslService
 from mailseal.smtp.server import ServerSettings
 from mailseal.tls.server import ServerTls
 
@@ -62,6 +63,7 @@ class SmtpdService:
     peername_lookup: bool
     warnings: tuple[str, ...] = ()  # configuration problems to log once at (re)load
     addressing: Addressing | None = None
+    sasl: SaslService | None = None  # smtpd_sasl_auth_enable = yes
     # Sessions still using this object; a reload retires it and the last one closes it.
     users: int = 0
     retired: bool = False
@@ -87,6 +89,9 @@ class SmtpdService:
         for networks in (self.bare_newline_exclusions, self.pregreet_exclusions):
             networks.close()
         self.rate_exceptions.close()
+        if self.sasl is not None:
+            self.sasl.exceptions.close()
+            self.sasl.close_backend()
 
 
 @dataclass

@@ -8,7 +8,8 @@ here we add what needs the world:
   ``smtpd_min_data_rate`` crediting DATA progress), the soft-error tarpit
   (``smtpd_error_sleep_time``), the pre-greeting pause, ``smtpd_starttls_timeout``;
 - TLS: the STARTTLS upgrade (discarding pipelined plaintext) and wrapper mode;
-- decisions: restrictions at MAIL/RCPT/DATA, VRFY answers;
+- decisions: restrictions at MAIL/RCPT/DATA, VRFY answers, AUTH through the
+  service's SASL backend (:mod:`mailseal.services.smtpd_auth`);
 - the queue: the queue ID at the first accepted recipient (as Postfix creates
   its queue file then), the Received: header, and the fsynced queue file
   *before* ``250 Ok: queued as``;
@@ -31,11 +32,20 @@ from mailseal.net.connection import (
 from mailseal.net.peername import reverse_lookup
 from mailseal.queue.ids import new_queue_id
 from mailseal.services.restrictions import ClientFacts, Outcome
+from mailseal.services.sasl.backend import SaslPeer
+from mailseal.services.smtpd_auth import SessionAuth
 from mailseal.services.smtpd_queueing import QueueClient, queue_entry
 from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
 from mailseal.smtp import events as ev
 from mailseal.smtp.commands import escape
-from mailseal.smtp.reply import PROTOCOL_SYNC, QUEUE_WRITE_ERROR, Reply, queued, reply
+from mailseal.smtp.reply import (
+    AUTH_NOT_ENABLED,
+    PROTOCOL_SYNC,
+    QUEUE_WRITE_ERROR,
+    Reply,
+    queued,
+    reply,
+)
 from mailseal.smtp.server import Phase, ServerSettings, SmtpServer
 from mailseal.tls import phrases
 from mailseal.tls.outcome import TlsOutcome, handshake_failure
@@ -78,6 +88,7 @@ class _Session:
         self.sender: str | None = None
         self.queue_id: str | None = None
         self.deadline = 0.0
+        self.auth: SessionAuth | None = None
 
     # -- logging -----------------------------------------------------------------
 
@@ -102,10 +113,13 @@ class _Session:
                 return
             if self.service.wrapper_mode and not await self._handshake(b""):
                 return
-            core = SmtpServer(self._refuse_at_connect(self._settings()))
+            settings = await self._with_auth(self._settings())
+            core = SmtpServer(self._refuse_at_connect(settings))
             core.greet()
             await self._loop(core)
         finally:
+            if self.auth is not None:
+                self.auth.close()
             counts = core.command_counts() if core is not None else []
             self.info(fmt.disconnect_from(self.host, self.addr, counts))
 
@@ -132,6 +146,33 @@ class _Session:
         ):
             settings = replace(settings, bare_newline="no")
         return settings
+
+    async def _with_auth(self, settings: ServerSettings) -> ServerSettings:
+        """Offer AUTH when the service has SASL: ask the backend for its mechanisms."""
+        sasl = self.service.sasl
+        if sasl is None:
+            return settings
+        # TLS is certain from the start in wrapper mode; with TLS required or
+        # smtpd_tls_auth_only no client can AUTH before it: the TLS options apply.
+        tls = settings.tls_active or settings.tls_required or settings.auth_tls_only
+        mechanisms = await sasl.mechanisms(self.addr, tls=tls)
+        self.auth = SessionAuth(
+            sasl,
+            rates=self.shared.rates,
+            rate_exempt=self.service.rate_exceptions.matches(self.addr),
+            service=self.service.name,
+            host=self.host,
+            peer=SaslPeer(
+                service=sasl.service_name,
+                local_addr=self.conn.local[0],
+                local_port=self.conn.local[1],
+                remote_addr=self.addr,
+                remote_port=self.conn.peer[1],
+                tls=settings.tls_active,
+            ),
+            warning=self.warning,
+        )
+        return replace(settings, auth_mechanisms=mechanisms)
 
     def _refuse_at_connect(self, settings: ServerSettings) -> ServerSettings:
         """smtpd_delay_reject = no: the client restrictions decide before the greeting."""
@@ -294,6 +335,32 @@ class _Session:
 
     async def _handle(self, core: SmtpServer, event: ev.Event) -> bool:
         """React to one core event; False ends the session."""
+        if isinstance(event, ev.AuthRequest | ev.AuthResponse | ev.AuthAborted):
+            if self.auth is not None:
+                await self.auth.handle(core, event)
+            elif core.pending is event:  # cannot happen: no mechanisms without SASL
+                core.answer(AUTH_NOT_ENABLED)
+            return True
+        if core.pending is event:
+            await self._answer(core, event)
+            return True
+        match event:
+            case ev.StartTlsRequest(discarded=discarded):
+                return await self._starttls(core, discarded)
+            case ev.ProtocolViolation(reason=reason, detail=detail):
+                self.info(f"{reason} from {self.namaddr}: {detail}")
+            case ev.Reset():
+                self.sender = None
+                self.queue_id = None
+            case ev.ConnectionClosing():
+                await self._flush(core)
+                return False
+            case _:
+                pass
+        return True
+
+    async def _answer(self, core: SmtpServer, event: ev.Event) -> None:
+        """Answer a MAIL, RCPT, DATA, end-of-message or VRFY request."""
         match event:
             case ev.MailRequest(sender=sender):
                 self.sender = sender
@@ -310,26 +377,15 @@ class _Session:
                 core.answer(await self._queue(core, envelope, content))
             case ev.VrfyRequest(argument=argument):
                 core.answer(self._vrfy(argument))
-            case ev.StartTlsRequest(discarded=discarded):
-                return await self._starttls(core, discarded)
-            case ev.ProtocolViolation(reason=reason, detail=detail):
-                self.info(f"{reason} from {self.namaddr}: {detail}")
-            case ev.Reset():
-                self.sender = None
-                self.queue_id = None
-            case ev.ConnectionClosing():
-                await self._flush(core)
-                return False
             case _:
-                pass
-        return True
+                raise AssertionError(f"unexpected request {event!r}")
 
     def _client(self, core: SmtpServer) -> ClientFacts:
         return ClientFacts(
             name=self.host,
             addr=self.addr,
             helo=core.helo_name,
-            sasl_username=None,
+            sasl_username=core.authenticated,
             tls_active=core.tls_active,
             tls_trust=str(self.tls.trust) if self.tls is not None else None,
         )
@@ -379,7 +435,9 @@ class _Session:
         if self.queue_id is None:
             # Postfix creates the queue file, and so names the message, here.
             self.queue_id = new_queue_id()
-            self.info(fmt.client(self.queue_id, self.host, self.addr))
+            user = core.authenticated
+            sasl = (core.auth_mechanism, user) if user is not None else None
+            self.info(fmt.client(self.queue_id, self.host, self.addr, sasl))
         return None
 
     def _vrfy(self, argument: str) -> Reply:
@@ -391,7 +449,9 @@ class _Session:
 
     async def _queue(self, core: SmtpServer, envelope: ev.Envelope, content: bytes) -> Reply:
         queue_id = self.queue_id or new_queue_id()
-        client = QueueClient(self.host, self.addr, core.helo_name or "", core.tls_active)
+        client = QueueClient(
+            self.host, self.addr, core.helo_name or "", core.tls_active, core.authenticated
+        )
         queued_envelope, data = queue_entry(
             self.service, client, self.tls, envelope, content, queue_id=queue_id, now=time.time()
         )

@@ -1,0 +1,1 @@
+"""SASL authentication for smtpd: backends and the users file."""

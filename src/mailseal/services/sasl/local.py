@@ -1,0 +1,173 @@
+"""The built-in SASL backend (``smtpd_sasl_type = mailseal``): a passwd-file and our mechanisms.
+
+Mechanisms come from :mod:`mailseal.smtp.sasl` (PLAIN, LOGIN, SCRAM-SHA-256); users from
+``smtpd_sasl_passwd_file`` (Dovecot's passwd-file format, :mod:`.passwd_file`), re-read
+when it changes.
+
+Checking a password is slow on purpose (argon2id, bcrypt), so it runs in worker threads,
+never on the event loop, and two limits keep a login flood from starving everyone else:
+
+- at most ``smtpd_sasl_verify_concurrency`` checks run at once (a semaphore), and
+- one client address holds at most one place in that queue at a time (a lock per
+  address), so a flood from one address waits behind itself while a user elsewhere
+  is served after at most one check's time.
+
+An unknown user costs the same work as a wrong password (a check against a dummy hash),
+so the timing does not tell which user names exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mailseal.services.sasl.backend import (
+    Accepted,
+    Continue,
+    Rejected,
+    SaslExchange,
+    SaslPeer,
+    SaslResult,
+)
+from mailseal.services.sasl.hashes import UnsupportedHash, hash_password, verify_password
+from mailseal.services.sasl.passwd_file import PasswdEntry, PasswdFileError, PasswdStore
+from mailseal.smtp.sasl.mechanisms import SERVER_MECHANISMS, server_mechanism
+from mailseal.smtp.sasl.steps import (
+    Challenge,
+    Failure,
+    NeedCredentials,
+    ServerMechanism,
+    Step,
+    Success,
+    VerifyPassword,
+)
+
+__all__ = ["FAILURE_REASON", "LocalBackend"]
+
+# What Cyrus SASL says for a wrong password; Postfix puts it after "authentication failed: ".
+FAILURE_REASON = "authentication failure"
+_UNAVAILABLE = "authentication backend unavailable"
+
+
+@dataclass
+class _Gate:
+    """The two limits of the module docstring."""
+
+    slots: asyncio.Semaphore
+    per_client: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def run(self, client: str, work: Callable[[], SaslResult]) -> SaslResult:
+        lock = self.per_client.setdefault(client, asyncio.Lock())
+        try:
+            async with lock, self.slots:
+                return await asyncio.get_running_loop().run_in_executor(None, work)
+        finally:
+            if not lock.locked() and self.per_client.get(client) is lock:
+                del self.per_client[client]
+
+
+class LocalBackend:
+    """``SaslBackend`` over a passwd-file (see the module docstring)."""
+
+    def __init__(
+        self, path: str, *, concurrency: int = 2, warn: Callable[[str], None] | None = None
+    ) -> None:
+        self._warn = warn or (lambda message: None)
+        self._store = PasswdStore(path, on_error=lambda error: self._warn(str(error)))
+        self._gate = _Gate(asyncio.Semaphore(max(1, concurrency)))
+        # Keeps SCRAM's made-up salt for an unknown user the same in every session.
+        self._secret = secrets.token_bytes(32)
+        self._dummy: str | None = None
+
+    async def mechanisms(self) -> tuple[str, ...]:
+        return SERVER_MECHANISMS
+
+    def exchange(self, mechanism: str, peer: SaslPeer) -> SaslExchange:
+        machine = server_mechanism(mechanism, secrets.token_urlsafe(18), secret=self._secret)
+        return _LocalExchange(self, machine, peer.remote_addr)
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- work done in threads --------------------------------------------------------
+
+    def entry(self, user: str) -> PasswdEntry | None:
+        """The user's line; ``PasswdFileError`` only when no good copy was ever read."""
+        return self._store.lookup(user)
+
+    def check_password(self, user: str, password: str) -> SaslResult:
+        try:
+            entry = self.entry(user)
+        except PasswdFileError as error:
+            self._warn(str(error))
+            return Rejected(_UNAVAILABLE, user, temporary=True)
+        if entry is None:
+            verify_password(self._dummy_hash(), password)  # same cost as a real check
+            return Rejected(FAILURE_REASON, user)
+        try:
+            ok = verify_password(entry.password, password)
+        except UnsupportedHash as error:
+            self._warn(f"{self._store.path}: user {user}: {error}")
+            return Rejected(FAILURE_REASON, user)
+        return Accepted(entry.user) if ok else Rejected(FAILURE_REASON, user)
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = hash_password(secrets.token_urlsafe(16))
+        return self._dummy
+
+    async def gated(self, client: str, work: Callable[[], SaslResult]) -> SaslResult:
+        return await self._gate.run(client, work)
+
+
+class _LocalExchange:
+    """One exchange: drive the mechanism, do its lookups and checks off the loop."""
+
+    def __init__(self, backend: LocalBackend, machine: ServerMechanism | None, client: str) -> None:
+        self._backend = backend
+        self._machine = machine
+        self._client = client
+        self._started = False
+        self._closed = False
+
+    async def step(self, response: bytes | None) -> SaslResult:
+        machine = self._machine
+        if machine is None or self._closed:
+            return Rejected("Invalid authentication mechanism", None)
+        if not self._started:
+            self._started = True
+            result = machine.start(response)
+        else:
+            result = machine.respond(response or b"")
+        return await self._result(machine, result)
+
+    def close(self) -> None:
+        self._closed = True
+
+    async def _result(self, machine: ServerMechanism, step: Step) -> SaslResult:
+        match step:
+            case Challenge(data=data):
+                return Continue(data)
+            case VerifyPassword(username=user, password=password):
+                backend = self._backend
+                return await backend.gated(
+                    self._client, lambda: backend.check_password(user, password)
+                )
+            case NeedCredentials(username=user):
+                return await self._scram_credentials(machine, user)
+            case Success(username=user):
+                return Accepted(user)
+            case Failure(reason=reason, username=who):
+                return Rejected(reason or FAILURE_REASON, who)
+        raise AssertionError(f"unknown SASL step {step!r}")
+
+    async def _scram_credentials(self, machine: ServerMechanism, user: str) -> SaslResult:
+        loop = asyncio.get_running_loop()
+        try:
+            entry = await loop.run_in_executor(None, self._backend.entry, user)
+        except PasswdFileError:
+            return Rejected(_UNAVAILABLE, user, temporary=True)
+        # An unknown user still gets a challenge: the mechanism fails it at the proof.
+        return await self._result(machine, machine.credentials(entry.scram if entry else None))

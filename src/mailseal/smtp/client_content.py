@@ -1,0 +1,61 @@
+r"""Message content on the wire: CRLF lines, dot-stuffing for DATA, chunks for BDAT.
+
+Every line ending becomes CRLF before anything else (RFC 5321 section 2.3.8: a bare CR
+or LF is not a line ending in SMTP, and a bare LF on the wire is what SMTP smuggling,
+CVE-2023-51764, feeds on): ``\r\n`` stays, and a lone ``\n`` or ``\r`` becomes
+``\r\n``. Content that does not end with CRLF gets one, so the end of data is
+unambiguous. The message size of RFC 1870 (MAIL FROM ``SIZE=``) is the size of that
+normalised content: CRLFs counted, the stuffed dots and the final dot not.
+
+DATA (section 4.5.2): a line that starts with "." gets a second one, and
+``.\r\n`` ends the data. BDAT (RFC 3030): the normalised octets as they are, in
+chunks, the last one marked ``LAST``; empty content is ``BDAT 0 LAST``.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CHUNK_SIZE", "bdat_chunks", "dot_stuff", "has_8bit", "normalise"]
+
+# RFC 3030 sets no chunk size; 64 KiB keeps each BDAT command's octets in few TCP
+# segments without holding the whole message in one command.
+CHUNK_SIZE = 65536
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_HIGH = re.compile(rb"[\x80-\xff]")
+
+
+def normalise(content: bytes) -> bytes:
+    """Every line ending CRLF, and a final CRLF unless the content is empty."""
+    text = _LINE_END.sub(b"\r\n", content)
+    if text and not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return text
+
+
+def has_8bit(content: bytes) -> bool:
+    """Whether any octet has the high bit set (RFC 6152: needs BODY=8BITMIME)."""
+    return _HIGH.search(content) is not None
+
+
+def dot_stuff(normalised: bytes) -> bytes:
+    """The DATA stream after 354: stuffed lines, then the terminating dot line."""
+    stuffed = normalised.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
+
+
+def bdat_chunks(normalised: bytes, chunk_size: int = CHUNK_SIZE) -> list[bytes]:
+    """Each BDAT command with its octets, ready for the wire; the last says LAST."""
+    if chunk_size < 1:
+        raise ValueError("chunk size must be positive")
+    pieces = [normalised[i : i + chunk_size] for i in range(0, len(normalised), chunk_size)]
+    if not pieces:
+        pieces = [b""]
+    last = len(pieces) - 1
+    return [
+        f"BDAT {len(piece)}{' LAST' if i == last else ''}\r\n".encode("ascii") + piece
+        for i, piece in enumerate(pieces)
+    ]
