@@ -105,6 +105,16 @@ class SmtpParams:
     smtp_bind_address_enforce: Param[bool] = Param(
         BoolKind(), "no", "Defer delivery when the bind address cannot be used."
     )
+    dns_servers: Param[tuple[str, ...]] = Param(
+        ListKind(),
+        "",
+        "mailseal: DNS servers to ask (addr, [addr]:port); empty uses /etc/resolv.conf.",
+    )
+    smtp_log_tls_field: Param[bool] = Param(
+        BoolKind(),
+        "no",
+        "mailseal: add Postfix 3.11's tls=LEVEL field to delivery lines (not in pflogsumm 1.1.5).",
+    )
     smtp_tcp_port: Param[str] = Param(
         StrKind(nonempty=True), "smtp", "Default server port (name or number) for deliveries."
     )
