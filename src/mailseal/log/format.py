@@ -19,6 +19,7 @@ __all__ = [
     "client",
     "connect_from",
     "disconnect_from",
+    "expired",
     "format_delay",
     "host_addr",
     "lost_connection",
@@ -104,6 +105,11 @@ def qmgr_from(queue_id: str, sender: str, size: int, nrcpt: int) -> str:
     return f"{queue_id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)"
 
 
+def expired(queue_id: str, sender: str) -> str:
+    """qmgr's ``ID: from=<s>, status=expired, returned to sender`` (maximal_queue_lifetime)."""
+    return f"{queue_id}: from=<{sender}>, status=expired, returned to sender"
+
+
 def queue_removed(queue_id: str) -> str:
     return f"{queue_id}: removed"
 
@@ -178,15 +184,20 @@ def recipient_status(
     dsn: str,
     status: str,
     reason: str,
+    tls: str = "",
 ) -> str:
-    """``ID: to=<r>, orig_to=<o>, relay=R, delay=D, delays=a/b/c/d, dsn=X, status=S (reason)``."""
+    """``ID: to=<r>, orig_to=<o>, relay=R, delay=D, delays=a/b/c/d, dsn=X, status=S (reason)``.
+
+    ``tls`` (smtp_log_tls_field) adds Postfix 3.11's ``tls=LEVEL`` after ``delays=``.
+    """
     line = f"{queue_id}: to=<{recipient}>"
     if original and original.lower() != recipient.lower():
         line += f", orig_to=<{original}>"
     stages = "/".join(
         format_delay(t) for t in (times.before_qmgr, times.in_qmgr, times.setup, times.transmission)
     )
+    tls_field = f", tls={tls}" if tls else ""
     return (
-        f"{line}, relay={relay}, delay={format_delay(times.total)}, delays={stages}, "
+        f"{line}, relay={relay}, delay={format_delay(times.total)}, delays={stages}{tls_field}, "
         f"dsn={dsn}, status={status} ({reason})"
     )

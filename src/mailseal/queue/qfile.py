@@ -9,6 +9,7 @@ grows by small appended records (a recipient delivered, a recipient deferred)::
     END <length of everything above> <CRC-32 of everything above, 8 hex digits>\n
     D <recipient index> <crc>\n                       one per delivered recipient
     R <recipient index> <JSON string> <crc>\n         one per deferral reason
+    W 0 <crc>\n                                        the delay warning was sent
 
 Every appended record carries the CRC-32 of its own text, so a record garbled on disk
 is caught. A record that a crash cut short (no final newline, or a tail of zeros that
@@ -39,6 +40,7 @@ __all__ = [
     "parse_envelope",
     "parse_queue_file",
     "reason_record",
+    "warned_record",
 ]
 
 MAGIC = b"MAILSEAL-QUEUE 1"
@@ -48,6 +50,7 @@ MAX_REASON = 2000
 _HEAD = re.compile(rb"MAILSEAL-QUEUE 1 (\d{1,12}) (\d{1,15})\n")
 _END = re.compile(rb"END (\d{1,16}) ([0-9a-f]{8})\n")
 _DONE = re.compile(rb"D (\d{1,9}) ([0-9a-f]{8})")
+_WARNED = re.compile(rb"W (0) ([0-9a-f]{8})")
 _REASON = re.compile(rb"R (\d{1,9}) (\"[\x20-\x7e]*\") ([0-9a-f]{8})")
 HEAD_MAX = 64
 _PRINTABLE = re.compile(rb"[\x20-\x7e]*")
@@ -65,6 +68,7 @@ class ParsedQueueFile:
     content: bytes
     done: frozenset[int]
     defer_reasons: dict[int, str]
+    warned: bool = False  # delay_warning_time: the sender was told once
 
 
 def _crc(data: bytes | memoryview, start: int = 0) -> int:
@@ -87,6 +91,12 @@ def encode_tail(head: bytes, content: bytes) -> bytes:
 def done_record(index: int) -> bytes:
     """The record saying recipient ``index`` was delivered (or bounced: it is finished)."""
     body = b"D %d" % index
+    return b"%s %08x\n" % (body, _crc(body))
+
+
+def warned_record() -> bytes:
+    """The record saying the delay warning for this message was sent (Postfix's warn time)."""
+    body = b"W 0"
     return b"%s %08x\n" % (body, _crc(body))
 
 
@@ -137,19 +147,24 @@ def parse_queue_file(data: bytes) -> ParsedQueueFile:
     if int(end[1]) != core_len or int(end[2], 16) != _crc(view[:core_len]):
         raise QueueFileError("queue file checksum mismatch")
     envelope = _envelope(view[env_start : content_start - 1])
-    done, reasons = _parse_records(data[end.end() :], len(envelope.recipients))
+    done, reasons, warned = _parse_records(data[end.end() :], len(envelope.recipients))
     content = data[content_start : content_start + content_len]
-    return ParsedQueueFile(envelope, content, done, reasons)
+    return ParsedQueueFile(envelope, content, done, reasons, warned)
 
 
-def _parse_records(region: bytes, count: int) -> tuple[frozenset[int], dict[int, str]]:
+def _parse_records(region: bytes, count: int) -> tuple[frozenset[int], dict[int, str], bool]:
     lines = region.split(b"\n")
     fragment = lines.pop()  # empty when the region ends with a complete record
     if fragment and not _is_torn_record(fragment):
         raise QueueFileError("garbage after the last queue file record")
     done: set[int] = set()
     reasons: dict[int, str] = {}
+    warned = False
     for line in lines:
+        warned_match = _WARNED.fullmatch(line)
+        if warned_match is not None and int(line[-8:], 16) == _crc(line[:-9]):
+            warned = True
+            continue
         # The CRC covers the record text before its last field (" " + 8 hex digits).
         done_match = _DONE.fullmatch(line)
         reason_match = None if done_match else _REASON.fullmatch(line)
@@ -160,7 +175,7 @@ def _parse_records(region: bytes, count: int) -> tuple[frozenset[int], dict[int,
             done.add(int(match[1]))
         else:
             reasons[int(match[1])] = _reason_text(match[2])
-    return frozenset(done), reasons
+    return frozenset(done), reasons, warned
 
 
 def _reason_text(quoted: bytes) -> str:

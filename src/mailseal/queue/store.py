@@ -37,6 +37,7 @@ from mailseal.queue.qfile import (
     parse_envelope,
     parse_queue_file,
     reason_record,
+    warned_record,
 )
 
 __all__ = [
@@ -87,6 +88,7 @@ class QueuedMessage:
     done: frozenset[int]
     defer_reasons: Mapping[int, str]
     size: int
+    warned: bool = False
 
     @property
     def pending(self) -> tuple[int, ...]:
@@ -257,6 +259,7 @@ class QueueStore:
             done=parsed.done,
             defer_reasons=MappingProxyType(parsed.defer_reasons),
             size=len(parsed.content),
+            warned=parsed.warned,
         )
 
     def list(self, queue: QueueName) -> list[str]:
@@ -274,6 +277,10 @@ class QueueStore:
     def mark_done(self, queue_id: str, queue: QueueName, index: int) -> None:
         """Record durably that recipient ``index`` is finished (delivered or bounced)."""
         self._append(self.path(queue_id, queue), done_record(index), (index,), mtime=None)
+
+    def mark_warned(self, queue_id: str, queue: QueueName) -> None:
+        """Record durably that the delay warning went out (it is sent once)."""
+        self._append(self.path(queue_id, queue), warned_record(), (), mtime=None)
 
     def defer(
         self,

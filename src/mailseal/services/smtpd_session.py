@@ -26,7 +26,6 @@ from mailseal.log import format as fmt
 from mailseal.net.connection import (
     Connection,
     ConnectionLostError,
-    HandshakeError,
     InterruptedRead,
 )
 from mailseal.net.peername import reverse_lookup
@@ -36,6 +35,7 @@ from mailseal.services.sasl.backend import SaslPeer
 from mailseal.services.smtpd_auth import SessionAuth
 from mailseal.services.smtpd_queueing import QueueClient, queue_entry
 from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
+from mailseal.services.smtpd_tls import SessionLog, server_handshake
 from mailseal.smtp import events as ev
 from mailseal.smtp.commands import escape
 from mailseal.smtp.reply import (
@@ -47,8 +47,7 @@ from mailseal.smtp.reply import (
     reply,
 )
 from mailseal.smtp.server import Phase, ServerSettings, SmtpServer
-from mailseal.tls import phrases
-from mailseal.tls.outcome import TlsOutcome, handshake_failure
+from mailseal.tls.outcome import TlsOutcome
 
 __all__ = ["run_session"]
 
@@ -493,36 +492,11 @@ class _Session:
         return True
 
     async def _handshake(self, already_discarded: bytes) -> bool:
-        """Run the server TLS handshake; log it as Postfix does. False = session over."""
-        tls = self.service.tls
-        if tls.context is None:
-            return False
-        if tls.loglevel >= 2:
-            self.info(phrases.setting_up_from(self.host, self.addr))
-        try:
-            late = await self.conn.start_tls(tls.context, self.service.limits.starttls_timeout)
-        except HandshakeError as error:
-            if error.cause is None:
-                self.info(phrases.handshake_failed(self.host, self.addr, error.reason))
-            else:
-                failure = handshake_failure(error.cause)
-                if failure.library_detail:
-                    self.warning(phrases.tls_library_problem(failure.library_detail))
-                self.info(phrases.handshake_failed(self.host, self.addr, failure.reason))
-            after = "STARTTLS" if not self.service.wrapper_mode else "CONNECT"
-            self.info(fmt.lost_connection(after, self.host, self.addr))
-            return False
-        if late and not already_discarded:
-            self.warning(
-                f"{self.namaddr}: discarding {len(late)} bytes of plaintext "
-                "pipelined after STARTTLS"
-            )
-        ssl_object = self.conn.ssl_object
-        if ssl_object is None:
-            return False
-        self.tls = tls.judge(ssl_object)
-        if phrases.logs_client_cert(tls.loglevel) and self.tls.peer_fingerprint:
-            self.info(phrases.client_cert_line(self.tls, self.host, self.addr))
-        if tls.loglevel >= 1:
-            self.info(phrases.established_from(self.tls, self.host, self.addr))
-        return True
+        """Run the server TLS handshake (logged as Postfix does); False = session over."""
+        self.tls = await server_handshake(
+            self.conn,
+            self.service,
+            SessionLog(self.host, self.addr, self.info, self.warning),
+            already_discarded=already_discarded,
+        )
+        return self.tls is not None
