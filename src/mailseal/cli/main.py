@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from mailseal import __version__
-from mailseal.cli import check, init, passwd, postconf, postmap, server
+from mailseal.cli import check, init, passwd, postconf, postmap, server, tls_finger
 from mailseal.cli.report import CommandError
 from mailseal.config.errors import ConfigError
 from mailseal.config.params.system import DEFAULT_CONFIG_DIRECTORY
 
 __all__ = ["build_parser", "config_directory", "main"]
 
-_SUBCOMMANDS = (init, check, postconf, postmap, server, passwd)
+_SUBCOMMANDS = (init, check, postconf, postmap, server, passwd, tls_finger)
 
 
 def build_parser() -> argparse.ArgumentParser:
