@@ -1,7 +1,13 @@
-"""``mailseal init`` writes a usable configuration directory; ``check`` inspects certificates."""
+"""``mailseal init`` writes a usable configuration directory; ``check`` inspects certificates.
+
+And SASL: init writes an empty users file for its AUTH services; check reads it
+(parses, has users, mode, password schemes), looks for Dovecot's socket, and
+points out AUTH offered where passwords may travel in plaintext.
+"""
 
 import datetime
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -9,6 +15,7 @@ from cryptography import x509
 
 from mailseal.cli.check import check_directory
 from mailseal.config.loader import load_config
+from mailseal.services.sasl.passwd_file import PasswdFile
 from mailseal.testing.process import run_mailseal
 from mailseal.tls.certs import make_self_signed
 
@@ -58,7 +65,40 @@ def test_init_config_passes_check(tmp_path: Path) -> None:
     directory = init(tmp_path)
     result = run_mailseal("-c", str(directory), "check")
     assert result.returncode == 0, result.stdout
+    assert result.stdout == (
+        f"check: warning: smtpd_sasl_passwd_file {directory}/sasl_passwd has no SASL users "
+        f"yet: add one with mailseal -c {directory} passwd USER\n"
+        f"check: {directory}: configuration is usable\n"
+    )
+    add = run_mailseal("-c", str(directory), "passwd", "alice", stdin="s3cret pass\n")
+    assert add.returncode == 0, add.stderr
+    result = run_mailseal("-c", str(directory), "check")
     assert result.stdout == f"check: {directory}: configuration is usable\n"
+
+
+def test_init_writes_an_empty_private_users_file(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    users = directory / "sasl_passwd"
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    lines = users.read_text().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("# ")
+    assert lines[0].endswith(f"add one with: mailseal -c {directory} passwd USER")
+    assert PasswdFile.load(str(users)).entries() == ()
+    assert load_config(str(directory), HOST).base.smtpd_sasl_passwd_file == str(users)
+
+
+def test_init_refuses_to_overwrite_a_users_file(tmp_path: Path) -> None:
+    directory = tmp_path / "conf"
+    directory.mkdir()
+    (directory / "sasl_passwd").write_text("alice:{PLAIN}kept\n")
+    result = run_mailseal("init", str(directory), "--hostname", HOST)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"init: fatal: {directory}/sasl_passwd exists; not overwriting an existing configuration\n"
+    )
+    assert (directory / "sasl_passwd").read_text() == "alice:{PLAIN}kept\n"
+    assert not (directory / "main.cf").exists()
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -151,3 +191,91 @@ def test_check_warns_when_the_certificate_does_not_name_myhostname(tmp_path: Pat
         f"smtpd_tls_cert_file: the certificate is for {HOST}, not myhostname mx.other.example; "
         "senders that verify names (MTA-STS, secure) will refuse it"
     ) in warnings
+
+
+def sasl_findings(directory: Path) -> list[str]:
+    """check's findings that are about SASL, as ``severity: message``."""
+    now = datetime.datetime.now(datetime.UTC)
+    return [
+        f"{f.severity}: {f.message}"
+        for f in check_directory(str(directory), HOST, now)
+        if "sasl" in f.message.lower() or "passwd" in f.message or "plaintext" in f.message
+    ]
+
+
+def test_check_reads_the_users_file_mode_and_schemes(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    users = directory / "sasl_passwd"
+    # A real argon2id line (mailseal passwd), then schemes a login could not be checked with.
+    add = run_mailseal("-c", str(directory), "passwd", "alice", stdin="s3cret pass\n")
+    assert add.returncode == 0, add.stderr
+    with users.open("a") as out:
+        out.write("bob:{MD5-CRYPT}$1$abc$xyz\ncarol:{ARGON2ID\ndave:{PLAIN}\n")
+        out.write("erin:$6$salt$hash\nfrank:{sha512-crypt}$6$salt$hash\n")
+    users.chmod(0o640)  # group read: a file shared with Dovecot, no warning for that
+    assert sasl_findings(directory) == [
+        f"warning: {users}, line 3: user bob: unsupported password scheme {{MD5-CRYPT}}; "
+        "this user cannot log in",
+        f"warning: {users}, line 4: user carol: password scheme has no closing '}}'; "
+        "this user cannot log in",
+        f"warning: {users}, line 5: user dave: empty {{PLAIN}} password; this user cannot log in",
+    ]
+    users.chmod(0o644)
+    assert sasl_findings(directory)[0] == (
+        f"warning: smtpd_sasl_passwd_file {users} is readable by others (mode 0644); "
+        "use chmod 600 (or 640 for a file shared with Dovecot)"
+    )
+
+
+def test_check_reports_a_broken_or_missing_users_file(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    users = directory / "sasl_passwd"
+    users.write_text("alice:{PLAIN}one\nalice:{PLAIN}two\n")
+    result = run_mailseal("-c", str(directory), "check")
+    assert result.returncode == 1
+    # One line although two services (submission, submissions) read the same file.
+    assert result.stdout == (
+        f"check: error: {users}, line 2: user alice exists more than once (first on line 1)\n"
+    )
+    users.unlink()
+    assert sasl_findings(directory) == [
+        f"warning: smtpd_sasl_passwd_file {users} does not exist: no SASL users yet: "
+        f"add one with mailseal -c {directory} passwd USER"
+    ]
+
+
+def test_check_looks_for_the_dovecot_socket(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    with (directory / "main.cf").open("a") as main:
+        main.write("smtpd_sasl_type = dovecot\nsmtpd_sasl_path = private/auth\n")
+    path = directory / "queue" / "private" / "auth"
+    line = len((directory / "main.cf").read_text().splitlines())
+    now = datetime.datetime.now(datetime.UTC)
+    missing = [str(f) for f in check_directory(str(directory), HOST, now) if "Dovecot" in str(f)]
+    assert missing == [
+        f"check: warning: {directory}/main.cf, line {line}: service {port}: smtpd_sasl_path: "
+        f"Dovecot auth socket {path} does not exist (is Dovecot running?): "
+        "logins fail until it does"
+        for port in (2587, 2465)
+    ]
+    path.parent.mkdir()
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        assert sasl_findings(directory) == []  # and the users file is not Dovecot's business
+
+
+def test_check_warns_about_auth_that_may_travel_in_plaintext(tmp_path: Path) -> None:
+    directory = init(tmp_path)
+    with (directory / "master.cf").open("a") as master:
+        master.write("2526 inet n - n - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n")
+        master.write("  -o smtpd_tls_auth_only=no\n")
+        # Required TLS, implicit TLS, or AUTH only after STARTTLS: nothing to say.
+        master.write("2527 inet n - n - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n")
+        master.write("  -o smtpd_tls_auth_only=no\n  -o smtpd_tls_security_level=encrypt\n")
+        master.write("2528 inet n - n - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n")
+    users = run_mailseal("-c", str(directory), "passwd", "alice", stdin="s3cret pass\n")
+    assert users.returncode == 0, users.stderr
+    assert sasl_findings(directory) == [
+        "warning: service 2526: smtpd_sasl_auth_enable = yes at TLS level may without "
+        "smtpd_tls_auth_only = yes: passwords may cross the network in plaintext"
+    ]

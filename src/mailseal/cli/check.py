@@ -5,7 +5,11 @@ parse and every value has its type; certificate and key files are readable,
 PEM, matching, not expired, and the key is not readable by others; CA files
 load; every lookup table explicitly configured opens (index present, regexps
 compile); queue and data directories exist; every inet service name resolves
-to a port. Problems print as ``check: error: FILE, line N: ...`` (or
+to a port. For every smtpd service with ``smtpd_sasl_auth_enable = yes``: the
+``smtpd_sasl_passwd_file`` of ``smtpd_sasl_type = mailseal`` parses, has users,
+is not readable by others and holds only password schemes we can check; the
+socket of ``smtpd_sasl_type = dovecot`` exists; AUTH without TLS is pointed out.
+Problems print as ``check: error: FILE, line N: ...`` (or
 ``warning``); the exit status is 1 when there is an error.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +34,10 @@ from mailseal.config.mastercf import MasterService, inet_port, known_port
 from mailseal.config.model import PARAMS, Config
 from mailseal.config.tables import TABLE_TYPES, TableError, open_table
 from mailseal.daemons.smtpd import build_service
+from mailseal.services.sasl.hashes import SCHEMES
+from mailseal.services.sasl.passwd_file import PasswdEntry, PasswdFile, PasswdFileError
 from mailseal.tls.certs import inspect_pair, name_matches
+from mailseal.tls.levels import TlsLevel, server_level
 
 __all__ = ["Finding", "check_directory", "register", "run"]
 
@@ -243,8 +251,120 @@ def _check_services(loaded: LoadedConfig) -> Iterator[Finding]:
     for service in loaded.master.services:
         if service.type == "inet":
             yield from _check_inet_name(service, loaded.service_config(service))
+    passwd_files: set[str] = set()
     for service, config in loaded.smtpd_services():
         yield from _check_smtpd_parts(service, config)
+        if config.smtpd_sasl_auth_enable:
+            yield from _check_sasl(service, config, loaded.directory, passwd_files)
+
+
+def _check_sasl(
+    service: MasterService, config: Config, directory: str, passwd_files: set[str]
+) -> Iterator[Finding]:
+    """One AUTH-enabled service; ``passwd_files`` already checked are not checked again.
+
+    ``cyrus`` needs nothing here: building the service (``_check_smtpd_parts``)
+    already reports "unsupported SASL server implementation".
+    """
+    yield from _check_auth_tls(service, config)
+    if config.smtpd_sasl_type == "dovecot":
+        # As smtpd does: relative to the queue directory (Postfix's "private/auth").
+        path = Path(config.queue_directory) / config.smtpd_sasl_path
+        if not path.exists():
+            yield Finding(
+                "warning",
+                f"service {service.name}: smtpd_sasl_path: Dovecot auth socket {path} does not "
+                "exist (is Dovecot running?): logins fail until it does",
+                _where(config, "smtpd_sasl_path") or service.location,
+            )
+    elif config.smtpd_sasl_type == "mailseal":
+        path_text = config.smtpd_sasl_passwd_file
+        if not path_text:
+            yield Finding(
+                "error",
+                f"service {service.name}: smtpd_sasl_passwd_file is empty: "
+                "smtpd_sasl_type = mailseal has no users to check",
+                _where(config, "smtpd_sasl_passwd_file") or service.location,
+            )
+        elif path_text not in passwd_files:
+            passwd_files.add(path_text)
+            yield from _check_passwd_file(path_text, directory)
+
+
+def _check_auth_tls(service: MasterService, config: Config) -> Iterator[Finding]:
+    """AUTH offered where the session may stay plaintext (no TLS, or TLS optional)."""
+    if config.smtpd_tls_wrappermode or config.smtpd_tls_auth_only:
+        return
+    level = server_level(config)
+    if level in (TlsLevel.NONE, TlsLevel.MAY):
+        yield Finding(
+            "warning",
+            f"service {service.name}: smtpd_sasl_auth_enable = yes at TLS level "
+            f"{level.value} without smtpd_tls_auth_only = yes: "
+            "passwords may cross the network in plaintext",
+            _where(config, "smtpd_sasl_auth_enable") or service.location,
+        )
+
+
+def _check_passwd_file(path: str, directory: str) -> Iterator[Finding]:
+    """The built-in backend's users file: parses, has users, private, known schemes."""
+    add_one = f"add one with mailseal -c {directory} passwd USER"
+    try:
+        mode = stat.S_IMODE(Path(path).stat().st_mode)
+    except FileNotFoundError:
+        yield Finding(
+            "warning", f"smtpd_sasl_passwd_file {path} does not exist: no SASL users yet: {add_one}"
+        )
+        return
+    except OSError as error:
+        yield Finding("error", f"smtpd_sasl_passwd_file {path}: cannot stat: {error.strerror}")
+        return
+    try:
+        users = PasswdFile.load(path)
+    except PasswdFileError as error:
+        yield Finding("error", str(error))  # "FILE, line N: what is wrong"
+        return
+    # Group read is allowed on purpose: a file shared with Dovecot is root:dovecot 0640.
+    if mode & 0o004:
+        yield Finding(
+            "warning",
+            f"smtpd_sasl_passwd_file {path} is readable by others (mode {mode:04o}); "
+            "use chmod 600 (or 640 for a file shared with Dovecot)",
+        )
+    if not users.entries():
+        yield Finding("warning", f"smtpd_sasl_passwd_file {path} has no SASL users yet: {add_one}")
+    yield from _check_schemes(users)
+
+
+def _check_schemes(users: PasswdFile) -> Iterator[Finding]:
+    """A warning for each user whose password no login could ever match."""
+    for number, line in enumerate(users.lines, start=1):
+        problem = None if line.entry is None else _scheme_problem(line.entry)
+        if line.entry is not None and problem is not None:
+            yield Finding(
+                "warning",
+                f"{users.path}, line {number}: user {line.entry.user}: {problem}; "
+                "this user cannot log in",
+            )
+
+
+def _scheme_problem(entry: PasswdEntry) -> str | None:
+    """Why ``verify_password`` would refuse the stored password, from its prefix alone.
+
+    Only the ``{SCHEME}`` is looked at: checking the hash itself costs a password check.
+    """
+    stored = entry.password
+    scheme, hashed = "CRYPT", stored  # no {SCHEME}: Dovecot's default for passwd-file
+    if stored.startswith("{"):
+        end = stored.find("}")
+        if end < 0:
+            return "password scheme has no closing '}'"
+        scheme, hashed = stored[1:end].upper(), stored[end + 1 :]
+    if scheme not in SCHEMES:
+        return f"unsupported password scheme {{{scheme}}}"
+    if not hashed:
+        return f"empty {{{scheme}}} password"
+    return None
 
 
 def _check_smtpd_parts(service: MasterService, config: Config) -> Iterator[Finding]:

@@ -2,16 +2,20 @@
 
 The directory gets main.cf and master.cf in Postfix syntax with comments, a
 self-signed RSA-2048 certificate and its key (mode 0600), a queue directory, a
-data directory, a log directory and a Maildir base for one virtual domain with
-a ``postmaster`` mailbox. Services listen on unprivileged loopback ports by
-default (2525 smtp, 2587 submission, 2465 submissions) so a developer can start
-it without root. An existing configuration is never overwritten.
+data directory, a log directory, a Maildir base for one virtual domain with
+a ``postmaster`` mailbox, and an empty users file for the built-in SASL backend
+(``smtpd_sasl_passwd_file``'s default ``$config_directory/sasl_passwd``, mode
+0600), since the submission services require AUTH. Services listen on
+unprivileged loopback ports by default (2525 smtp, 2587 submission, 2465
+submissions) so a developer can start it without root. An existing
+configuration (main.cf, master.cf or a users file) is never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ DEFAULT_LISTEN = "127.0.0.1"
 DEFAULT_SMTP_PORT = 2525
 DEFAULT_SUBMISSION_PORT = 2587
 DEFAULT_SMTPS_PORT = 2465
+# smtpd_sasl_passwd_file's default name, inside the configuration directory.
+SASL_USERS_FILE = "sasl_passwd"
 
 _MAIN_CF = """\
 # main.cf for mailseal, written by "mailseal init" on {date}.
@@ -92,7 +98,8 @@ _MASTER_CF = """\
 # ==========================================================================
 # Mail from other servers: STARTTLS offered (smtpd_tls_security_level = may).
 {smtp_port:<9} inet  n       -       n       -       -       smtpd
-# Your users, port 587 style: STARTTLS and AUTH required.
+# Your users, port 587 style: STARTTLS and AUTH required. The users are in
+# {dir}/sasl_passwd: add one with "mailseal -c {dir} passwd USER".
 {submission_port:<9} inet  n       -       n       -       -       smtpd
   -o syslog_name=mailseal/submission
   -o smtpd_tls_security_level=encrypt
@@ -128,7 +135,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     directory = Path(args.directory or args.config_dir).absolute()
-    for name in (MAIN_CF, MASTER_CF):
+    for name in (MAIN_CF, MASTER_CF, SASL_USERS_FILE):
         if (directory / name).exists():
             fatal(PROGRAM, f"{directory / name} exists; not overwriting an existing configuration")
     ports = {args.smtp_port, args.submission_port, args.smtps_port}
@@ -173,8 +180,24 @@ def write_config_directory(
         f"postmaster@{domain}  {domain}/postmaster/\n",
         encoding="utf-8",
     )
+    _write_users_file(directory / SASL_USERS_FILE, directory)
     (directory / MAIN_CF).write_text(_MAIN_CF.format(**values), encoding="utf-8")
     (directory / MASTER_CF).write_text(_MASTER_CF.format(**values), encoding="utf-8")
+
+
+def _write_users_file(path: Path, directory: Path) -> None:
+    """An empty users file, 0600 from the moment it exists: it will hold password hashes.
+
+    O_EXCL: a users file that is already there belongs to someone; it is never replaced.
+    """
+    text = (
+        "# SASL users, user:{SCHEME}hash (Dovecot's passwd-file format); "
+        f"add one with: mailseal -c {directory} passwd USER\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # whatever the umask
+        out.write(text)
 
 
 def _port(text: str) -> int:

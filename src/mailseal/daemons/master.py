@@ -25,6 +25,7 @@ from pathlib import Path
 from mailseal import __version__
 from mailseal.config.errors import ConfigError
 from mailseal.config.loader import LoadedConfig
+from mailseal.config.model import Config
 from mailseal.daemons.smtpd import build_service, listen_addresses
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
 from mailseal.net.connection import Connection
@@ -124,9 +125,14 @@ class Master:
         self.log.close()
         return 0
 
+    def _warner(self, config: Config) -> Callable[[str], None]:
+        """Where a service's run-time warnings go (the SASL backend's, for one)."""
+        program = f"{config.syslog_name}/smtpd"
+        return lambda text: self.log.warning(program, self.number, text)
+
     async def _start_services(self, shared: SmtpdShared) -> None:
         for master_service, config in self.config.smtpd_services():
-            service = build_service(master_service, config)
+            service = build_service(master_service, config, self._warner(config))
             for text in service.warnings:
                 self.log.warning(service.program, self.number, text)
             if service.tls.problem is not None:
@@ -171,7 +177,7 @@ class Master:
         try:
             fresh = self._loader()
             rebuilt = {
-                s.key: build_service(s, c)
+                s.key: build_service(s, c, self._warner(c))
                 for s, c in fresh.smtpd_services()
                 if s.key in self._running
             }

@@ -1,14 +1,22 @@
 """The queue manager: moves queue files through active/ and deferred/ and delivers them.
 
 Postfix's qmgr(8) with the local(8)/virtual(8) Maildir delivery agents folded
-in. A message enters ``active/`` (from ``incoming/`` when smtpd announces it,
+in, and smtp(8) (:mod:`mailseal.delivery.smtp`) for the ``smtp`` and ``relay``
+transports. A message enters ``active/`` (from ``incoming/`` when smtpd announces it,
 or at start-up, or when its ``deferred/`` retry time has come), each
 recipient not yet marked done is expanded (virtual_alias_maps, alias_maps,
 transport) and delivered; a delivered or bounced recipient is marked done in
 the queue file (fsynced) before the next one, so a crash never delivers it
 twice. Then the file is removed, or deferred with Postfix's back-off: the
 time since arrival, clamped to [minimal_backoff_time, maximal_backoff_time]
-(qmgr_active.c), until ``maximal_queue_lifetime``.
+(qmgr_active.c), until ``maximal_queue_lifetime``; then the sender gets a
+bounce for what is still undelivered (:mod:`mailseal.services.notices`), as
+for every permanent failure, and a delay warning once ``delay_warning_time``
+has passed.
+
+Recipients for the smtp client are grouped per (transport, next hop), at most
+``smtp_destination_recipient_limit`` per delivery, and no more than
+``smtp_destination_concurrency_limit`` deliveries run to one next hop at once.
 
 Disk work (reading, Maildir writes, fsync) runs in worker threads; the
 asyncio side only schedules. Reads: queue_run_delay, minimal_backoff_time,
@@ -20,42 +28,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 
 from mailseal.config.model import Config
 from mailseal.delivery.headers import delivery_headers, has_delivered_to
 from mailseal.delivery.maildir import MaildirError, deliver_to_maildir
+from mailseal.delivery.smtp import RecipientResult, SmtpAgent, SmtpRequest
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
 from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, QueueStore
+from mailseal.services.delivery_outcome import Outcome
+from mailseal.services.dsn import NoticeKind, delay_warning_due
+from mailseal.services.notices import Failure, queue_notice
 from mailseal.services.recipients import Destination, Recipients, Verdict
 
 __all__ = ["Outcome", "QueueManager"]
 
 _MAILDIR_TRANSPORTS = ("local", "virtual")
+_SMTP_TRANSPORTS = ("smtp", "relay")
 _RETIRE_AFTER = 60.0
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One delivery attempt to one final recipient, as log_adhoc.c reports it."""
-
-    status: str  # sent | deferred | bounced
-    dsn: str
-    reason: str
-    relay: str
-    address: str
-
-    @property
-    def final(self) -> bool:
-        return self.status != "deferred"
 
 
 class QueueManager:
@@ -85,6 +84,9 @@ class QueueManager:
         self._stopping = False
         self._scan_now = asyncio.Event()
         self.as_root = os.geteuid() == 0
+        self.smtp = SmtpAgent(config, log, numbers)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._per_destination: dict[str, asyncio.Semaphore] = {}
 
     # -- scheduling (event loop) ---------------------------------------------------
 
@@ -101,6 +103,8 @@ class QueueManager:
         """
         old = self.recipients
         self.config, self.recipients = config, recipients
+        self.smtp.reconfigure(config)
+        self._per_destination.clear()
         asyncio.get_running_loop().call_later(_RETIRE_AFTER, _close_recipients, old)
 
     def flush(self) -> None:
@@ -130,6 +134,7 @@ class QueueManager:
 
         The master has run ``QueueStore.recover`` before smtpd accepted anything.
         """
+        self._loop = asyncio.get_running_loop()
         for queue in (QueueName.ACTIVE, QueueName.INCOMING):
             for queue_id in self.store.list(queue):
                 self._start(queue_id, queue)
@@ -156,6 +161,7 @@ class QueueManager:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.smtp.aclose()
 
     # -- one message (worker thread) -------------------------------------------------
 
@@ -181,73 +187,172 @@ class QueueManager:
             self.number,
             fmt.qmgr_from(queue_id, envelope.sender, message.size, len(pending)),
         )
-        deferred: dict[int, str] = {}
+        results: dict[int, list[Outcome]] = {index: [] for index in pending}
+        remote: list[tuple[int, Destination]] = []
         for index in pending:
-            outcomes = self._deliver_recipient(message, envelope.recipients[index], active_arrival)
+            recipient = envelope.recipients[index]
+            for dest in self._expand(message, recipient, active_arrival, results[index]):
+                if dest.transport in _SMTP_TRANSPORTS:
+                    remote.append((index, dest))
+                else:
+                    self._deliver_locally(message, index, dest, active_arrival, results[index])
+        if remote:
+            self._deliver_remote(message, remote, active_arrival, results)
+        deferred: dict[int, Outcome] = {}
+        bounced: list[Failure] = []
+        for index, outcomes in results.items():
+            recipient = envelope.recipients[index]
             if all(o.final for o in outcomes):
                 self.store.mark_done(queue_id, QueueName.ACTIVE, index)
             else:
-                deferred[index] = next(o.reason for o in outcomes if not o.final)
+                deferred[index] = next(o for o in outcomes if not o.final)
+            bounced += [Failure(recipient, o) for o in outcomes if o.status == "bounced"]
+        if bounced:
+            self._notify(message, bounced, "failure")
         self._finish(message, deferred)
 
-    def _finish(self, message: QueuedMessage, deferred: dict[int, str]) -> None:
+    def _finish(self, message: QueuedMessage, deferred: dict[int, Outcome]) -> None:
         queue_id = message.queue_id
+        envelope = message.envelope
+        now = time.time()
+        if deferred and now - envelope.arrival_time >= self.config.maximal_queue_lifetime:
+            # Postfix: the sender is told, the file goes (qmgr's "status=expired").
+            self.log.info(self.program, self.number, fmt.expired(queue_id, envelope.sender))
+            expired = [Failure(envelope.recipients[i], o) for i, o in sorted(deferred.items())]
+            self._notify(message, expired, "failure")
+            deferred = {}
         if not deferred:
             self.store.remove(queue_id, QueueName.ACTIVE)
             self.log.info(self.program, self.number, fmt.queue_removed(queue_id))
             return
-        now = time.time()
-        arrival = message.envelope.arrival_time
-        if now - arrival >= self.config.maximal_queue_lifetime:
-            # TODO(#5): return a DSN to the sender and remove the file, as Postfix
-            # does. Until bounces exist the message is kept in hold/ for the admin.
-            self.store.move(queue_id, QueueName.ACTIVE, QueueName.HOLD)
-            self.log.warning(
-                self.program,
-                self.number,
-                f"{queue_id}: from=<{message.envelope.sender}>, maximal_queue_lifetime "
-                "exceeded; moved to hold/ (bounce messages are not implemented yet)",
-            )
-            return
+        warn_after = self.config.delay_warning_time
+        if warn_after and delay_warning_due(
+            _utc(envelope.arrival_time), _utc(now), warn_after, message.warned
+        ):
+            delayed = [Failure(envelope.recipients[i], o) for i, o in sorted(deferred.items())]
+            self._notify(message, delayed, "delay")
+            self.store.mark_warned(queue_id, QueueName.ACTIVE)
         delay = min(
-            max(now - arrival, float(self.config.minimal_backoff_time)),
+            max(now - envelope.arrival_time, float(self.config.minimal_backoff_time)),
             float(self.config.maximal_backoff_time),
         )
-        self.store.defer(queue_id, QueueName.ACTIVE, deferred, now + delay)
+        reasons = {i: o.reason for i, o in deferred.items()}
+        self.store.defer(queue_id, QueueName.ACTIVE, reasons, now + delay)
 
-    def _deliver_recipient(
-        self, message: QueuedMessage, recipient: Recipient, active_arrival: float
-    ) -> list[Outcome]:
-        number = next(self._numbers)
+    def _notify(self, message: QueuedMessage, failures: list[Failure], kind: NoticeKind) -> None:
+        """Queue a bounce or delay notice and hand it to delivery (worker thread)."""
+        queued = queue_notice(
+            self.config, self.store, message, failures, kind=kind, now=time.time()
+        )
+        if queued is None:
+            return
+        notice_id, line = queued
+        self.log.info(self.log.program("bounce"), next(self._numbers), line)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.wake, notice_id)
+
+    def _expand(
+        self,
+        message: QueuedMessage,
+        recipient: Recipient,
+        active_arrival: float,
+        outcomes: list[Outcome],
+    ) -> list[Destination]:
+        """The recipient's destinations; a lookup verdict is logged and kept as its outcome."""
         expanded = self.recipients.expand(recipient.address)
-        if isinstance(expanded, Verdict):
-            outcome = _from_verdict(expanded, recipient.address)
-            self._log_outcome(
-                message,
-                recipient=recipient,
-                outcome=outcome,
-                program="qmgr",
-                number=number,
-                active_arrival=active_arrival,
-            )
-            return [outcome]
-        outcomes = []
-        for destination in expanded:
-            handoff = time.time()
-            outcome = self._deliver_destination(message, recipient, destination)
-            known = (*_MAILDIR_TRANSPORTS, "discard", "error")
-            program = destination.transport if destination.transport in known else "qmgr"
-            self._log_outcome(
-                message,
-                recipient=recipient,
-                outcome=outcome,
-                program=program,
-                number=number,
-                active_arrival=active_arrival,
-                handoff=handoff,
-            )
-            outcomes.append(outcome)
-        return outcomes
+        if not isinstance(expanded, Verdict):
+            return list(expanded)
+        outcome = _from_verdict(expanded, recipient.address)
+        self._log_outcome(
+            message,
+            recipient=recipient,
+            outcome=outcome,
+            program="qmgr",
+            number=next(self._numbers),
+            active_arrival=active_arrival,
+        )
+        outcomes.append(outcome)
+        return []
+
+    def _deliver_locally(
+        self,
+        message: QueuedMessage,
+        index: int,
+        dest: Destination,
+        active_arrival: float,
+        outcomes: list[Outcome],
+    ) -> None:
+        handoff = time.time()
+        outcome = self._deliver_destination(message, message.envelope.recipients[index], dest)
+        known = (*_MAILDIR_TRANSPORTS, "discard", "error")
+        self._log_outcome(
+            message,
+            recipient=message.envelope.recipients[index],
+            outcome=outcome,
+            program=dest.transport if dest.transport in known else "qmgr",
+            number=next(self._numbers),
+            active_arrival=active_arrival,
+            handoff=handoff,
+        )
+        outcomes.append(outcome)
+
+    def _deliver_remote(
+        self,
+        message: QueuedMessage,
+        remote: list[tuple[int, Destination]],
+        active_arrival: float,
+        results: dict[int, list[Outcome]],
+    ) -> None:
+        """smtp and relay destinations, one request per next hop (this worker thread waits)."""
+        groups: dict[str, list[tuple[int, Destination]]] = {}
+        for index, dest in remote:
+            groups.setdefault(dest.nexthop, []).append((index, dest))
+        limit = max(1, self.config.smtp_destination_recipient_limit)
+        for nexthop, members in groups.items():
+            for start in range(0, len(members), limit):
+                chunk = members[start : start + limit]
+                handoff = time.time()
+                answers = self._smtp(message, nexthop, chunk)
+                for (index, _), answer in zip(chunk, answers, strict=True):
+                    outcome = _from_smtp(answer)
+                    self._log_outcome(
+                        message,
+                        recipient=message.envelope.recipients[index],
+                        outcome=outcome,
+                        program="smtp",
+                        number=answer.number,
+                        active_arrival=active_arrival,
+                        handoff=handoff,
+                    )
+                    results[index].append(outcome)
+
+    def _smtp(
+        self, message: QueuedMessage, nexthop: str, chunk: list[tuple[int, Destination]]
+    ) -> list[RecipientResult]:
+        envelope = message.envelope
+        request = SmtpRequest(
+            queue_id=message.queue_id,
+            nexthop=nexthop,
+            sender=envelope.sender,
+            recipients=tuple(
+                replace(envelope.recipients[index], address=dest.address) for index, dest in chunk
+            ),
+            content=message.content,
+            envelope=envelope,
+        )
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the queue manager is not running")
+        future = asyncio.run_coroutine_threadsafe(self._smtp_limited(request), loop)
+        return future.result()
+
+    async def _smtp_limited(self, request: SmtpRequest) -> list[RecipientResult]:
+        slots = self._per_destination.get(request.nexthop)
+        if slots is None:
+            limit = max(1, self.config.smtp_destination_concurrency_limit)
+            slots = self._per_destination.setdefault(request.nexthop, asyncio.Semaphore(limit))
+        async with slots:
+            return await self.smtp.deliver(request)
 
     def _deliver_destination(
         self, message: QueuedMessage, recipient: Recipient, dest: Destination
@@ -291,12 +396,13 @@ class QueueManager:
         done = time.time()
         arrival = message.envelope.arrival_time
         start = handoff if handoff is not None else done
+        measured = outcome.transmission is not None
         times = fmt.DeliveryTimes(
             total=done - arrival,
             before_qmgr=max(active_arrival - arrival, 0.0),
             in_qmgr=max(start - active_arrival, 0.0),
-            setup=0.0,
-            transmission=max(done - start, 0.0),
+            setup=outcome.setup if measured else 0.0,
+            transmission=(outcome.transmission or 0.0) if measured else max(done - start, 0.0),
         )
         line = fmt.recipient_status(
             message.queue_id,
@@ -307,6 +413,7 @@ class QueueManager:
             dsn=outcome.dsn,
             status=outcome.status,
             reason=outcome.reason,
+            tls=outcome.tls_level if self.config.smtp_log_tls_field else "",
         )
         self.log.info(self.log.program(program), number, line)
 
@@ -327,8 +434,28 @@ def _other_transport(dest: Destination) -> Outcome:
             dsn, text = ("4.0.0" if dest.transport == "retry" else "5.0.0"), dest.nexthop
         status = "deferred" if dsn.startswith("4") else "bounced"
         return Outcome(status, dsn, text or "mail delivery error", "none", dest.address)
-    # TODO(#5): the smtp client. Until then such mail waits in deferred/.
-    return Outcome("deferred", "4.3.0", "mail transport unavailable", "none", dest.address)
+    # A transport mailseal has no agent for (lmtp, pipe...): wait for the admin.
+    reason = f"mail transport unavailable: {dest.transport}"
+    return Outcome("deferred", "4.3.0", reason, "none", dest.address)
+
+
+def _from_smtp(answer: RecipientResult) -> Outcome:
+    return Outcome(
+        answer.status,
+        answer.dsn,
+        answer.reason,
+        answer.relay,
+        answer.recipient.address,
+        remote_mta=answer.remote_mta,
+        diagnostic=answer.diagnostic,
+        setup=answer.setup,
+        transmission=answer.transmission,
+        tls_level=answer.tls_level,
+    )
+
+
+def _utc(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
 def _from_verdict(verdict: Verdict, address: str) -> Outcome:

@@ -25,6 +25,7 @@ from mailseal.testing.process import run_mailseal
 __all__ = ["Instance", "MailsealProcess", "Ports", "Servers", "free_port", "make_instance"]
 
 HOSTNAME = "mail.example.test"
+NO_DNS_PORT = 9  # discard: nothing listens there on a test machine
 DOMAIN = "example.test"
 
 
@@ -59,8 +60,11 @@ def make_instance(directory: Path, main_cf_extra: str = "", hostname: str = HOST
     )
     if result.returncode != 0:
         raise RuntimeError(f"mailseal init failed: {result.stderr}")
-    if main_cf_extra:
-        with (directory / "main.cf").open("a", encoding="utf-8") as main_cf:
+    with (directory / "main.cf").open("a", encoding="utf-8") as main_cf:
+        # Tests never ask the network's DNS: a closed loopback port answers nothing,
+        # so a lookup fails as a temporary error; tests that need DNS use DnsStub.
+        main_cf.write(f"\n# added by the test harness\ndns_servers = 127.0.0.1:{NO_DNS_PORT}\n")
+        if main_cf_extra:
             main_cf.write("\n# added by the test\n" + main_cf_extra.strip() + "\n")
     return ports
 

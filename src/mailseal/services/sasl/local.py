@@ -57,15 +57,21 @@ class _Gate:
 
     slots: asyncio.Semaphore
     per_client: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Checks holding or waiting for each address's lock. The lock goes only when the
+    # last one leaves: a released lock whose next waiter has not woken yet still
+    # serialises that address (lock.locked() would say False in that instant).
+    holders: dict[str, int] = field(default_factory=dict)
 
     async def run(self, client: str, work: Callable[[], SaslResult]) -> SaslResult:
         lock = self.per_client.setdefault(client, asyncio.Lock())
+        self.holders[client] = self.holders.get(client, 0) + 1
         try:
             async with lock, self.slots:
                 return await asyncio.get_running_loop().run_in_executor(None, work)
         finally:
-            if not lock.locked() and self.per_client.get(client) is lock:
-                del self.per_client[client]
+            self.holders[client] -= 1
+            if not self.holders[client]:
+                del self.holders[client], self.per_client[client]
 
 
 class LocalBackend:
