@@ -1,11 +1,9 @@
 """Debian's posttls-finger and ``mailseal tls-finger`` probe the same mailseal server.
 
-Both must see the same session: protocol, cipher and bits, the trust word, and
-the same certificate line (subject CN, issuer CN, certificate and public-key
-SHA-256 fingerprints). Known difference, not asserted here: on a name mismatch
-at verify/secure, Postfix 3.7 (OpenSSL host checks) says *Untrusted* where
-mailseal's judge says *Trusted* (the chain did verify); both give the same
-``num=62:hostname mismatch`` line, which is asserted.
+Both must see the same session: protocol, cipher and bits, the trust word (also on
+a name mismatch at verify/secure, where both say *Untrusted*), the same
+``num=62:hostname mismatch`` line, and the same certificate line (subject CN,
+issuer CN, certificate and public-key SHA-256 fingerprints).
 """
 
 import re
@@ -152,7 +150,8 @@ def test_both_report_the_name_mismatch_the_same_way(signed: Signed) -> None:
     assert status == 1
     assert ours.verify_failed == theirs.verify_failed
     assert ours.verify_failed.endswith(": num=62:hostname mismatch")
-    assert (ours.protocol, ours.cipher, ours.peer_cert) == (
+    assert (ours.trust, ours.protocol, ours.cipher, ours.peer_cert) == (
+        theirs.trust,
         theirs.protocol,
         theirs.cipher,
         theirs.peer_cert,

@@ -380,6 +380,10 @@ def judge_client(
         failure = None if matched else CertFailure("server", HOSTNAME_MISMATCH)
     if must_match and matched:
         trust = PeerTrust.VERIFIED
+    elif policy.level.requires_pkix and not matched:
+        # Postfix 3.x hands the expected names to OpenSSL's chain verification at
+        # verify/secure, so a name mismatch fails verification and logs "Untrusted".
+        trust = PeerTrust.UNTRUSTED
     else:
         trust = PeerTrust.TRUSTED if trusted else PeerTrust.UNTRUSTED
     outcome = replace(base, trust=trust, peer_subject_cn=shown)

@@ -22,8 +22,8 @@ from mailseal.testing.server import Instance
 LOCAL_SENDER = "postmaster@example.test"  # a mailbox on A, where bounces land
 
 
-def outbound(dns: DnsStub, port: int, extra: str = "") -> str:
-    host, dns_port = dns.address
+def outbound(zones: DnsStub, port: int, extra: str = "") -> str:
+    host, dns_port = zones.address
     return f"dns_servers = {host}:{dns_port}\nsmtp_tcp_port = {port}\n{extra}"
 
 
@@ -38,17 +38,17 @@ def submit(instance: Instance, recipient: str, subject: str = "hello") -> None:
 
 
 def start_pair(
-    network: Network, dns: DnsStub, a_extra: str = "", b_extra: str = ""
+    network: Network, zones: DnsStub, a_extra: str = "", b_extra: str = ""
 ) -> tuple[Instance, Instance]:
     b = network.start(network.prepare("b", "mx.b.test", b_extra))
     a = network.start(
-        network.prepare("a", "mail.example.test", outbound(dns, b.ports.smtp, a_extra))
+        network.prepare("a", "mail.example.test", outbound(zones, b.ports.smtp, a_extra))
     )
     return a, b
 
 
-def test_mx_lookup_and_opportunistic_starttls(network: Network, dns: DnsStub) -> None:
-    a, b = start_pair(network, dns)
+def test_mx_lookup_and_opportunistic_starttls(network: Network, zones: DnsStub) -> None:
+    a, b = start_pair(network, zones)
     submit(a, "postmaster@b.test")
     delivered = b.process.wait_delivered(1, domain="b.test", timeout=20)
     received = email.message_from_bytes(delivered[0].read_bytes()).get_all("Received")
@@ -65,10 +65,10 @@ def test_mx_lookup_and_opportunistic_starttls(network: Network, dns: DnsStub) ->
     b.process.wait_log(r"Anonymous TLS connection established from \S+\[127\.0\.0\.1\]")
 
 
-def test_encrypt_never_falls_back_to_plaintext(network: Network, dns: DnsStub) -> None:
+def test_encrypt_never_falls_back_to_plaintext(network: Network, zones: DnsStub) -> None:
     a, b = start_pair(
         network,
-        dns,
+        zones,
         a_extra="smtp_tls_security_level = encrypt\n",
         b_extra="smtpd_tls_security_level = none\n",
     )
@@ -81,8 +81,8 @@ def test_encrypt_never_falls_back_to_plaintext(network: Network, dns: DnsStub) -
     assert "client=" not in b.process.maillog()  # no transaction was even started
 
 
-def test_second_mx_when_the_first_is_down(network: Network, dns: DnsStub) -> None:
-    a, b = start_pair(network, dns)
+def test_second_mx_when_the_first_is_down(network: Network, zones: DnsStub) -> None:
+    a, b = start_pair(network, zones)
     submit(a, "postmaster@two.test")
     # two.test's first MX (127.0.0.9) refuses connections; the second is B, whose smtpd
     # does not take mail for two.test: what matters here is which host A talked to.
@@ -90,14 +90,14 @@ def test_second_mx_when_the_first_is_down(network: Network, dns: DnsStub) -> Non
     assert f"relay=mx.b.test[127.0.0.1]:{b.ports.smtp}" in line
 
 
-def test_retry_once_the_destination_is_up(network: Network, dns: DnsStub) -> None:
+def test_retry_once_the_destination_is_up(network: Network, zones: DnsStub) -> None:
     b = network.prepare("b", "mx.b.test")
     a = network.start(
         network.prepare(
             "a",
             "mail.example.test",
             outbound(
-                dns,
+                zones,
                 b.ports.smtp,
                 "minimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n",
             ),
@@ -126,14 +126,14 @@ def dsn_of(path_bytes: bytes) -> EmailMessage:
     return message
 
 
-def test_expired_mail_bounces_to_the_sender(network: Network, dns: DnsStub) -> None:
+def test_expired_mail_bounces_to_the_sender(network: Network, zones: DnsStub) -> None:
     b = network.prepare("b", "mx.b.test")  # never started: every attempt is refused
     a = network.start(
         network.prepare(
             "a",
             "mail.example.test",
             outbound(
-                dns,
+                zones,
                 b.ports.smtp,
                 "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nqueue_run_delay = 1s\n"
                 "maximal_queue_lifetime = 3s\nbounce_queue_lifetime = 3s\n",
@@ -162,8 +162,8 @@ def test_expired_mail_bounces_to_the_sender(network: Network, dns: DnsStub) -> N
     a.process.wait_log(r"mailseal/bounce\[\d+\]: \w+: sender non-delivery notification: \w+")
 
 
-def test_null_mx_bounces_at_once(network: Network, dns: DnsStub) -> None:
-    a, _ = start_pair(network, dns)
+def test_null_mx_bounces_at_once(network: Network, zones: DnsStub) -> None:
+    a, _ = start_pair(network, zones)
     submit(a, "someone@nullmx.test")
     line = a.process.wait_log(r": to=<someone@nullmx\.test>, .*status=bounced", timeout=20)[0]
     assert "dsn=5.1.0" in line
@@ -172,17 +172,17 @@ def test_null_mx_bounces_at_once(network: Network, dns: DnsStub) -> None:
     assert status_blocks(list(report.iter_parts())[1])[1]["Status"] == "5.1.0"
 
 
-def test_servfail_defers(network: Network, dns: DnsStub) -> None:
-    a, _ = start_pair(network, dns)
+def test_servfail_defers(network: Network, zones: DnsStub) -> None:
+    a, _ = start_pair(network, zones)
     submit(a, "someone@broken.test")
     line = a.process.wait_log(r": to=<someone@broken\.test>, .*status=deferred", timeout=20)[0]
     assert "type=MX: Host not found, try again" in line
 
 
 def test_authenticated_submission_leaves_through_the_smtp_client(
-    network: Network, dns: DnsStub
+    network: Network, zones: DnsStub
 ) -> None:
-    a, b = start_pair(network, dns)
+    a, b = start_pair(network, zones)
     result = run_mailseal("-c", str(a.directory), "passwd", "alice@example.test", stdin="pw\n")
     assert result.returncode == 0, result.stderr
     context = ssl.create_default_context()
