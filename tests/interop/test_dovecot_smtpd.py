@@ -157,6 +157,13 @@ def test_stopped_dovecot_is_a_temporary_failure_then_recovers(tmp_path: Path) ->
                 reply,
             ), reply
         started.mailseal.process.wait_log(r"warning: .*SASL PLAIN authentication failed: ")
+        # A session that starts while Dovecot is down still sees the mechanisms last
+        # offered, and its login fails temporarily rather than "not enabled".
+        with submission(started.mailseal) as client:
+            assert "PLAIN" in mechanisms(client)
+            reply = sasl(client, "PLAIN", USER, PASSWORD)
+            assert reply.startswith("454 4.7.0 Temporary authentication failure: "), reply
+        started.mailseal.process.wait_log(r"warning: SASL: Connect to Dovecot auth socket ")
         started.dovecot.start()
         with submission(started.mailseal) as client:
             assert sasl(client, "PLAIN", USER, PASSWORD) == "235 2.7.0 Authentication successful"

@@ -177,11 +177,19 @@ class DovecotBackend:
         self._connect_lock = asyncio.Lock()
         self._request_ids = itertools.count()
         self._closed = False
+        self._last_offered: tuple[str, ...] = ()
 
     async def mechanisms(self) -> tuple[str, ...]:
-        """The mechanisms to offer; empty when the server cannot be reached."""
+        """The mechanisms to offer; when Dovecot cannot be reached, the last ones seen.
+
+        A client then still sees AUTH and gets a temporary failure (454) for its
+        login, where an empty list would make AUTH look permanently unavailable.
+        Before Dovecot was ever reached the list is empty.
+        """
         connection = await self.connection()
-        return () if connection is None else self.offered(connection)
+        if connection is not None:
+            self._last_offered = self.offered(connection)
+        return self._last_offered
 
     def exchange(self, mechanism: str, peer: SaslPeer) -> SaslExchange:
         return _DovecotExchange(self, mechanism.upper(), peer)
