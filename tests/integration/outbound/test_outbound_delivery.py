@@ -192,3 +192,51 @@ def test_authenticated_submission_leaves_through_the_smtp_client(
         client.login("alice@example.test", "pw")
         client.sendmail("alice@example.test", ["postmaster@b.test"], b"Subject: out\r\n\r\nx\r\n")
     b.process.wait_delivered(1, domain="b.test", timeout=20)
+
+
+def test_one_delay_warning_then_still_retried(network: Network, zones: DnsStub) -> None:
+    b = network.prepare("b", "mx.b.test")  # never started: every attempt is refused
+    a = network.start(
+        network.prepare(
+            "a",
+            "mail.example.test",
+            outbound(
+                zones,
+                b.ports.smtp,
+                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nqueue_run_delay = 1s\n"
+                "delay_warning_time = 2s\n",
+            ),
+        )
+    )
+    submit(a, "postmaster@down.test", subject="slow")
+    warning = a.process.wait_delivered(1, timeout=30)[0]
+    report = dsn_of(warning.read_bytes())
+    assert report["Subject"] == "Delayed Mail (still being retried)"
+    parts = list(report.iter_parts())
+    assert [p.get_content_type() for p in parts][1:] == [
+        "message/delivery-status",
+        "text/rfc822-headers",  # delay notices return headers only, as Postfix's
+    ]
+    block = status_blocks(parts[1])[1]
+    assert block["Action"] == "delayed"
+    assert block["Will-Retry-Until"]
+    a.process.wait_log(r"mailseal/bounce\[\d+\]: \w+: sender delay notification: \w+")
+    # Later attempts keep failing, but the warning is sent once (the W queue record).
+    a.process.wait_log(r": to=<postmaster@down\.test>, .*status=deferred", count=4, timeout=30)
+    assert len(a.process.delivered()) == 1
+
+
+def test_notify_never_suppresses_the_bounce(network: Network, zones: DnsStub) -> None:
+    a, _ = start_pair(network, zones)
+    with smtplib.SMTP("127.0.0.1", a.ports.smtp, timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail(LOCAL_SENDER)
+        assert client.rcpt("someone@nullmx.test", ["NOTIFY=NEVER"])[0] == 250
+        client.rcpt("other@nullmx.test")
+        code, _ = client.data(b"Subject: x\r\n\r\nbody\r\n")
+        assert code == 250
+    a.process.wait_log(r": to=<someone@nullmx\.test>, .*status=bounced", timeout=20)
+    a.process.wait_log(r": to=<other@nullmx\.test>, .*status=bounced", timeout=20)
+    report = dsn_of(a.process.wait_delivered(1, timeout=20)[0].read_bytes())
+    finals = [b["Final-Recipient"] for b in status_blocks(list(report.iter_parts())[1])[1:]]
+    assert finals == ["rfc822; other@nullmx.test"]  # NOTIFY=NEVER is left out
