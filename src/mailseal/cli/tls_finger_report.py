@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
+from mailseal.tls.certs import name_oneline
 from mailseal.tls.outcome import colon_hex
 
 __all__ = ["ChatLog", "Printer", "chain_lines", "oneline"]
@@ -31,16 +31,6 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # (its limit is Postfix's line_length_limit, 2048).
 _MAX_SHOWN = 4096
 _TIME = "%Y-%m-%d %H:%M:%S UTC"
-_SHORT_NAMES = {
-    NameOID.COMMON_NAME: "CN",
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.EMAIL_ADDRESS: "emailAddress",
-    NameOID.DOMAIN_COMPONENT: "DC",
-}
 
 
 def _censor(raw: bytes) -> str:
@@ -77,12 +67,7 @@ class ChatLog:
 
 def oneline(name: x509.Name) -> str:
     """OpenSSL's X509_NAME_oneline() form: ``/C=US/O=Example/CN=mx.example``."""
-    parts = []
-    for attribute in name:
-        label = _SHORT_NAMES.get(attribute.oid, attribute.rfc4514_attribute_name)
-        value = attribute.value
-        parts.append(f"/{label}={value if isinstance(value, str) else value.hex()}")
-    return "".join(parts)
+    return name_oneline(name)
 
 
 def _alt_names(certificate: x509.Certificate) -> list[str]:

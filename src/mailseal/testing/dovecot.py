@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mailseal.testing.postfix import signal_group, wait_group_gone
+
 __all__ = ["DOVEADM", "DOVECOT", "DovecotAuthServer", "DovecotError"]
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -121,15 +123,15 @@ class DovecotAuthServer:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                _signal_group(group, signal.SIGKILL)
+                signal_group(group, signal.SIGKILL)
                 process.wait(5.0)
         # The auth process outlives its master while clients stay connected (up to 30s):
         # a stopped Dovecot must drop them now, as a service manager's stop would.
-        _signal_group(group, signal.SIGTERM)
-        if _wait_group_gone(group, timeout):
+        signal_group(group, signal.SIGTERM)
+        if wait_group_gone(group, timeout):
             return
-        _signal_group(group, signal.SIGKILL)
-        if not _wait_group_gone(group, 5.0):
+        signal_group(group, signal.SIGKILL)
+        if not wait_group_gone(group, 5.0):
             raise DovecotError(f"Dovecot process group {group} survived SIGKILL")
 
     def __enter__(self) -> DovecotAuthServer:
@@ -212,20 +214,3 @@ def _passwd_file(users: Mapping[str, str]) -> str:
             raise DovecotError(f"doveadm pw failed: {result.stderr}")
         lines.append(f"{name}:{result.stdout.strip()}\n")
     return "".join(lines)
-
-
-def _signal_group(group: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signum)
-
-
-def _wait_group_gone(group: int, timeout: float) -> bool:
-    """Poll until no process (zombies included) is left in ``group``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False

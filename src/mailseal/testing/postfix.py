@@ -160,10 +160,10 @@ class PostfixSender:
         # The master calls setsid(): its PID is the group of every daemon it forked.
         group = os.getpgid(pid)
         os.kill(pid, signal.SIGTERM)
-        if _wait_group_gone(group, timeout):
+        if wait_group_gone(group, timeout):
             return
-        _signal_group(group, signal.SIGKILL)
-        if not _wait_group_gone(group, 5.0):
+        signal_group(group, signal.SIGKILL)
+        if not wait_group_gone(group, 5.0):
             raise PostfixError(f"Postfix process group {group} survived SIGKILL")
 
     def __enter__(self) -> PostfixSender:
@@ -288,12 +288,12 @@ def _is_postfix_master(pid: int, config_directory: Path) -> bool:
     return f"MAIL_CONFIG={config_directory}".encode() in environ
 
 
-def _signal_group(group: int, signum: signal.Signals) -> None:
+def signal_group(group: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signum)
 
 
-def _wait_group_gone(group: int, timeout: float) -> bool:
+def wait_group_gone(group: int, timeout: float) -> bool:
     """Poll until no process (zombies included) is left in ``group``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

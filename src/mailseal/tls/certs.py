@@ -23,7 +23,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["PairReport", "certificate_names", "inspect_pair", "make_self_signed", "name_matches"]
+__all__ = [
+    "PairReport",
+    "certificate_names",
+    "inspect_pair",
+    "make_self_signed",
+    "name_matches",
+    "name_oneline",
+]
 
 # RSA-2048 for the widest interoperability with other MTAs (the seed tutorial's
 # reasoning); 825 days is the longest validity still common in client policies.
@@ -163,3 +170,25 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
+
+
+_SHORT_NAMES = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.DOMAIN_COMPONENT: "DC",
+}
+
+
+def name_oneline(name: x509.Name) -> str:
+    """OpenSSL's X509_NAME_oneline(): ``/C=US/O=Example/CN=Example CA``."""
+    parts = []
+    for attribute in name:
+        label = _SHORT_NAMES.get(attribute.oid, attribute.rfc4514_attribute_name)
+        value = attribute.value
+        parts.append(f"/{label}={value if isinstance(value, str) else value.hex()}")
+    return "".join(parts)

@@ -49,10 +49,10 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import verification
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mailseal.config.kinds import ProtocolsKind
-from mailseal.tls.certs import certificate_names
+from mailseal.tls.certs import certificate_names, name_oneline
 from mailseal.tls.chains import ChainError, load_chain_files
 from mailseal.tls.ciphers import cipher_string, protocol_window
 from mailseal.tls.context import install_chain, set_protocols, ssl_option_bits
@@ -432,29 +432,7 @@ def _classify(
         return CertFailure("", "self-signed certificate")
     if detail and "candidates exhausted" not in detail:
         return CertFailure("server", detail.removeprefix("validation failed: "))
-    return CertFailure("", f"untrusted issuer {_oneline(chain[-1].issuer)}")
-
-
-_SHORT_NAMES = {
-    NameOID.COMMON_NAME: "CN",
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.EMAIL_ADDRESS: "emailAddress",
-    NameOID.DOMAIN_COMPONENT: "DC",
-}
-
-
-def _oneline(name: x509.Name) -> str:
-    """OpenSSL's X509_NAME_oneline(): ``/C=US/O=Example/CN=Example CA``."""
-    parts = []
-    for attribute in name:
-        label = _SHORT_NAMES.get(attribute.oid, attribute.rfc4514_attribute_name)
-        value = attribute.value
-        parts.append(f"/{label}={value if isinstance(value, str) else value.hex()}")
-    return "".join(parts)
+    return CertFailure("", f"untrusted issuer {name_oneline(chain[-1].issuer)}")
 
 
 def _server_usage(
