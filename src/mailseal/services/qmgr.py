@@ -27,10 +27,12 @@ myhostname, syslog_name.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +89,8 @@ class QueueManager:
         self.smtp = SmtpAgent(config, log, numbers)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._inflight: set[concurrent.futures.Future[list[RecipientResult]]] = set()
+        self._inflight_lock = threading.Lock()
 
     # -- scheduling (event loop) ---------------------------------------------------
 
@@ -124,6 +128,8 @@ class QueueManager:
             async with self._slots:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._pool, self.process, queue_id, queue)
+        except _ShutdownError:
+            pass  # shutdown: the file stays in active/ and is delivered at the next start
         except Exception as error:  # the file stays queued; the next scan retries it
             self.log.warning(self.program, self.number, f"{queue_id}: delivery error: {error!r}")
         finally:
@@ -158,6 +164,12 @@ class QueueManager:
         """Finish deliveries in progress (bounded); what is not done stays queued."""
         self._stopping = True
         self._scan_now.set()
+        # SMTP sessions may wait for minutes (connect and reply timeouts): they are cut
+        # off, as Postfix's master stops its smtp processes; nothing of theirs was
+        # marked done, so the next start delivers those recipients again.
+        with self._inflight_lock:
+            for future in self._inflight:
+                future.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -344,7 +356,15 @@ class QueueManager:
         if loop is None:
             raise RuntimeError("the queue manager is not running")
         future = asyncio.run_coroutine_threadsafe(self._smtp_limited(request), loop)
-        return future.result()
+        with self._inflight_lock:
+            self._inflight.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise _ShutdownError from None
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(future)
 
     async def _smtp_limited(self, request: SmtpRequest) -> list[RecipientResult]:
         slots = self._per_destination.get(request.nexthop)
@@ -416,6 +436,10 @@ class QueueManager:
             tls=outcome.tls_level if self.config.smtp_log_tls_field else "",
         )
         self.log.info(self.log.program(program), number, line)
+
+
+class _ShutdownError(Exception):
+    """Shutdown cut an SMTP delivery short: leave the file in active/ as it is."""
 
 
 def _close_recipients(recipients: Recipients) -> None:

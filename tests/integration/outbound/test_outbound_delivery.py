@@ -9,6 +9,7 @@ submission; what B's Maildir, B's Received header and both logs show is checked.
 import email
 import email.policy
 import smtplib
+import socket
 import ssl
 import time
 from email.message import EmailMessage, Message
@@ -240,3 +241,24 @@ def test_notify_never_suppresses_the_bounce(network: Network, zones: DnsStub) ->
     report = dsn_of(a.process.wait_delivered(1, timeout=20)[0].read_bytes())
     finals = [b["Final-Recipient"] for b in status_blocks(list(report.iter_parts())[1])[1:]]
     assert finals == ["rfc822; other@nullmx.test"]  # NOTIFY=NEVER is left out
+
+
+def test_stop_cuts_a_hanging_delivery_and_the_next_start_retries(network: Network) -> None:
+    # A server that accepts the TCP connection and never greets: smtp_helo_timeout is
+    # minutes. A stop must not wait for it, and the message must survive in the queue.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        a = network.start(
+            network.prepare("a", "mail.example.test", f"relayhost = [127.0.0.1]:{port}\n")
+        )
+        submit(a, "someone@far-away.example")
+        a.process.wait_log(r"\w+: from=<postmaster@example\.test>, .*\(queue active\)")
+        time.sleep(0.5)  # the smtp client is connected and waiting for the greeting
+        started = time.monotonic()
+        assert a.process.stop() == 0
+        assert time.monotonic() - started < 8
+    active = list((a.directory / "queue" / "active").iterdir())
+    assert len(active) == 1
+    assert "delivery error" not in a.process.maillog()
