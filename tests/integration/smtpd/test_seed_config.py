@@ -8,6 +8,7 @@ service (encrypt, mandatory protocols) refuses TLSv1 and TLSv1.1 and
 requires STARTTLS before MAIL.
 """
 
+import base64
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import trustme
 from raw_smtp import Dialogue, client_context
 
+from mailseal.testing.process import run_mailseal
 from mailseal.testing.server import MailsealProcess, free_port
 
 SEED = Path(__file__).parents[2] / "golden" / "seed"
@@ -115,3 +117,36 @@ def test_seed_submission_requires_modern_tls(
         smtp.starttls(client_context(minimum=ssl.TLSVersion.TLSv1_2))
         smtp.command("EHLO client.example.net")
         assert smtp.command("MAIL FROM:<a@client.example.net>").code == 250
+
+
+def test_seed_submission_relays_only_for_authenticated_users(
+    seed_server: tuple[MailsealProcess, int, int, str],
+) -> None:
+    """The seed's `smtpd_client_restrictions=permit_mynetworks,permit_sasl_authenticated,reject`.
+
+    Loopback is in the default mynetworks, so the test takes it out (postconf -e and a
+    reload, as an admin would) to play a client from elsewhere.
+    """
+    process, _, submission_port, _ = seed_server
+    directory = str(process.directory)
+    for args in (("postconf", "-e", "mynetworks = 192.0.2.0/24"), ("reload",)):
+        result = run_mailseal("-c", directory, *args)
+        assert result.returncode == 0, result.stderr
+    result = run_mailseal("-c", directory, "passwd", "user@seed.test", stdin="s3cret\n")
+    assert result.returncode == 0, result.stderr
+    process.wait_log(r"mailseal/master\[\d+\]: reload -- version ")
+    with Dialogue(submission_port) as smtp:
+        smtp.reply()
+        smtp.command("EHLO client.example.net")
+        smtp.command("STARTTLS")
+        smtp.starttls(client_context())
+        assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in smtp.command("EHLO client.example.net").lines
+        assert smtp.command("MAIL FROM:<user@seed.test>").code == 250
+        refused = smtp.command("RCPT TO:<friend@far-away.example>")
+        assert refused.code == 554
+        assert refused.text.endswith(">: Client host rejected: Access denied")
+        smtp.command("RSET")
+        token = base64.b64encode(b"\0user@seed.test\0s3cret").decode()
+        assert smtp.command(f"AUTH PLAIN {token}").code == 235
+        assert smtp.command("MAIL FROM:<user@seed.test>").code == 250
+        assert smtp.command("RCPT TO:<friend@far-away.example>").code == 250
