@@ -27,12 +27,10 @@ myhostname, syslog_name.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +47,7 @@ from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, Que
 from mailseal.services.delivery_outcome import Outcome
 from mailseal.services.dsn import NoticeKind, delay_warning_due
 from mailseal.services.notices import Failure, queue_notice
+from mailseal.services.qmgr_smtp import ShutdownError, SmtpDispatch, outcome_of
 from mailseal.services.recipients import Destination, Recipients, Verdict
 
 __all__ = ["Outcome", "QueueManager"]
@@ -86,11 +85,8 @@ class QueueManager:
         self._stopping = False
         self._scan_now = asyncio.Event()
         self.as_root = os.geteuid() == 0
-        self.smtp = SmtpAgent(config, log, numbers)
+        self.smtp = SmtpDispatch(config, SmtpAgent(config, log, numbers))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._per_destination: dict[str, asyncio.Semaphore] = {}
-        self._inflight: set[concurrent.futures.Future[list[RecipientResult]]] = set()
-        self._inflight_lock = threading.Lock()
 
     # -- scheduling (event loop) ---------------------------------------------------
 
@@ -108,7 +104,6 @@ class QueueManager:
         old = self.recipients
         self.config, self.recipients = config, recipients
         self.smtp.reconfigure(config)
-        self._per_destination.clear()
         asyncio.get_running_loop().call_later(_RETIRE_AFTER, _close_recipients, old)
 
     def flush(self) -> None:
@@ -128,7 +123,7 @@ class QueueManager:
             async with self._slots:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._pool, self.process, queue_id, queue)
-        except _ShutdownError:
+        except ShutdownError:
             pass  # shutdown: the file stays in active/ and is delivered at the next start
         except Exception as error:  # the file stays queued; the next scan retries it
             self.log.warning(self.program, self.number, f"{queue_id}: delivery error: {error!r}")
@@ -140,7 +135,7 @@ class QueueManager:
 
         The master has run ``QueueStore.recover`` before smtpd accepted anything.
         """
-        self._loop = asyncio.get_running_loop()
+        self._loop = self.smtp.loop = asyncio.get_running_loop()
         for queue in (QueueName.ACTIVE, QueueName.INCOMING):
             for queue_id in self.store.list(queue):
                 self._start(queue_id, queue)
@@ -167,9 +162,7 @@ class QueueManager:
         # SMTP sessions may wait for minutes (connect and reply timeouts): they are cut
         # off, as Postfix's master stops its smtp processes; nothing of theirs was
         # marked done, so the next start delivers those recipients again.
-        with self._inflight_lock:
-            for future in self._inflight:
-                future.cancel()
+        self.smtp.cancel_all()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -326,7 +319,7 @@ class QueueManager:
                 handoff = time.time()
                 answers = self._smtp(message, nexthop, chunk)
                 for (index, _), answer in zip(chunk, answers, strict=True):
-                    outcome = _from_smtp(answer)
+                    outcome = outcome_of(answer)
                     self._log_outcome(
                         message,
                         recipient=message.envelope.recipients[index],
@@ -352,27 +345,7 @@ class QueueManager:
             content=message.content,
             envelope=envelope,
         )
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("the queue manager is not running")
-        future = asyncio.run_coroutine_threadsafe(self._smtp_limited(request), loop)
-        with self._inflight_lock:
-            self._inflight.add(future)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            raise _ShutdownError from None
-        finally:
-            with self._inflight_lock:
-                self._inflight.discard(future)
-
-    async def _smtp_limited(self, request: SmtpRequest) -> list[RecipientResult]:
-        slots = self._per_destination.get(request.nexthop)
-        if slots is None:
-            limit = max(1, self.config.smtp_destination_concurrency_limit)
-            slots = self._per_destination.setdefault(request.nexthop, asyncio.Semaphore(limit))
-        async with slots:
-            return await self.smtp.deliver(request)
+        return self.smtp.deliver(request)
 
     def _deliver_destination(
         self, message: QueuedMessage, recipient: Recipient, dest: Destination
@@ -438,10 +411,6 @@ class QueueManager:
         self.log.info(self.log.program(program), number, line)
 
 
-class _ShutdownError(Exception):
-    """Shutdown cut an SMTP delivery short: leave the file in active/ as it is."""
-
-
 def _close_recipients(recipients: Recipients) -> None:
     recipients.close()
     recipients.addressing.close()
@@ -461,21 +430,6 @@ def _other_transport(dest: Destination) -> Outcome:
     # A transport mailseal has no agent for (lmtp, pipe...): wait for the admin.
     reason = f"mail transport unavailable: {dest.transport}"
     return Outcome("deferred", "4.3.0", reason, "none", dest.address)
-
-
-def _from_smtp(answer: RecipientResult) -> Outcome:
-    return Outcome(
-        answer.status,
-        answer.dsn,
-        answer.reason,
-        answer.relay,
-        answer.recipient.address,
-        remote_mta=answer.remote_mta,
-        diagnostic=answer.diagnostic,
-        setup=answer.setup,
-        transmission=answer.transmission,
-        tls_level=answer.tls_level,
-    )
 
 
 def _utc(timestamp: float) -> dt.datetime:
