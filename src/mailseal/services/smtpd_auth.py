@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from mailseal.log import format as fmt
+from mailseal.net.connection import Connection
 from mailseal.services.anvil import RateCounter
 from mailseal.services.networks import NetworkList
 from mailseal.services.sasl.backend import (
@@ -40,8 +41,9 @@ from mailseal.services.sasl.backend import (
 from mailseal.smtp import events as ev
 from mailseal.smtp import reply as replies
 from mailseal.smtp.server import SmtpServer
+from mailseal.smtp.settings import ServerSettings
 
-__all__ = ["SaslService", "SessionAuth", "offered_mechanisms"]
+__all__ = ["SaslService", "SessionAuth", "offer_auth", "offered_mechanisms"]
 
 # Mechanism properties, as Cyrus and Dovecot describe theirs (security options of
 # postconf(5): noplaintext, noactive, nodictionary, noanonymous, mutual_auth).
@@ -186,3 +188,39 @@ class SessionAuth:
                     core.answer(replies.auth_temporary_failure(reason))
                 else:
                     core.answer(replies.auth_failed(reason))
+
+
+async def offer_auth(
+    sasl: SaslService,
+    settings: ServerSettings,
+    conn: Connection,
+    *,
+    rates: RateCounter,
+    rate_exempt: bool,
+    service: str,
+    host: str,
+    warning: Callable[[str], None],
+) -> tuple[ServerSettings, SessionAuth]:
+    """The session's settings with the mechanisms to offer, and its AUTH driver."""
+    # TLS is certain from the start in wrapper mode; with TLS required or
+    # smtpd_tls_auth_only no client can AUTH before it: the TLS options apply.
+    tls = settings.tls_active or settings.tls_required or settings.auth_tls_only
+    addr = conn.peer[0]
+    mechanisms = await sasl.mechanisms(addr, tls=tls)
+    auth = SessionAuth(
+        sasl,
+        rates=rates,
+        rate_exempt=rate_exempt,
+        service=service,
+        host=host,
+        peer=SaslPeer(
+            service=sasl.service_name,
+            local_addr=conn.local[0],
+            local_port=conn.local[1],
+            remote_addr=addr,
+            remote_port=conn.peer[1],
+            tls=settings.tls_active,
+        ),
+        warning=warning,
+    )
+    return replace(settings, auth_mechanisms=mechanisms), auth

@@ -31,16 +31,14 @@ from mailseal.net.connection import (
 from mailseal.net.peername import reverse_lookup
 from mailseal.queue.ids import new_queue_id
 from mailseal.services.restrictions import ClientFacts, Outcome
-from mailseal.services.sasl.backend import SaslPeer
-from mailseal.services.smtpd_auth import SessionAuth
+from mailseal.services.smtpd_admission import admit
+from mailseal.services.smtpd_auth import SessionAuth, offer_auth
 from mailseal.services.smtpd_queueing import QueueClient, queue_entry
 from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
 from mailseal.services.smtpd_tls import SessionLog, server_handshake
 from mailseal.smtp import events as ev
-from mailseal.smtp.commands import escape
 from mailseal.smtp.reply import (
     AUTH_NOT_ENABLED,
-    PROTOCOL_SYNC,
     QUEUE_WRITE_ERROR,
     Reply,
     queued,
@@ -151,27 +149,17 @@ class _Session:
         sasl = self.service.sasl
         if sasl is None:
             return settings
-        # TLS is certain from the start in wrapper mode; with TLS required or
-        # smtpd_tls_auth_only no client can AUTH before it: the TLS options apply.
-        tls = settings.tls_active or settings.tls_required or settings.auth_tls_only
-        mechanisms = await sasl.mechanisms(self.addr, tls=tls)
-        self.auth = SessionAuth(
+        settings, self.auth = await offer_auth(
             sasl,
+            settings,
+            self.conn,
             rates=self.shared.rates,
             rate_exempt=self.service.rate_exceptions.matches(self.addr),
             service=self.service.name,
             host=self.host,
-            peer=SaslPeer(
-                service=sasl.service_name,
-                local_addr=self.conn.local[0],
-                local_port=self.conn.local[1],
-                remote_addr=self.addr,
-                remote_port=self.conn.peer[1],
-                tls=settings.tls_active,
-            ),
             warning=self.warning,
         )
-        return replace(settings, auth_mechanisms=mechanisms)
+        return settings
 
     def _refuse_at_connect(self, settings: ServerSettings) -> ServerSettings:
         """smtpd_delay_reject = no: the client restrictions decide before the greeting."""
@@ -202,49 +190,12 @@ class _Session:
 
     async def _admit(self) -> bool:
         """Connection limits (anvil's) and the pre-greeting test; False = session over."""
-        if not await self._within_client_limits():
-            return False
-        limits = self.service.limits
-        if (
-            limits.pregreet_wait > 0
-            and not self.service.wrapper_mode  # with implicit TLS the client speaks first
-            and not self.service.pregreet_exclusions.matches(self.addr)
-        ):
-            try:
-                early = await self.conn.read(limits.pregreet_wait)
-            except TimeoutError:
-                return True
-            if not early:
-                self.info(fmt.lost_connection("CONNECT", self.host, self.addr))
-                return False
-            self.info(
-                f"improper command pipelining after CONNECT from {self.namaddr}: "
-                f"{escape(early[:100])}"
-            )
-            await self._send(PROTOCOL_SYNC.encode())
-            return False
-        return True
-
-    async def _within_client_limits(self) -> bool:
-        """smtpd_client_connection_count_limit and _rate_limit, as anvil(8) counts them."""
-        limits = self.service.limits
-        if self.service.rate_exceptions.matches(self.addr):
-            return True
-        concurrent = self.shared.per_client.get(self.addr, 0)
-        if 0 < limits.connection_count_limit < concurrent:
-            exceeded = f"Connection concurrency limit exceeded: {concurrent}"
-        elif (
-            limits.connection_rate_limit > 0
-            and (rate := self.shared.rates.hit(self.addr, time.monotonic()))
-            > limits.connection_rate_limit
-        ):
-            exceeded = f"Connection rate limit exceeded: {rate}"
-        else:
-            return True
-        self.warning(f"{exceeded} from {self.namaddr} for service {self.service.name}")
-        text = f"Error: too many connections from {self.addr}"
-        await self._send(reply(421, "4.7.0", f"{self.service.hostname} {text}").encode())
-        return False
+        return await admit(
+            self.conn,
+            self.service,
+            self.shared,
+            SessionLog(self.host, self.addr, self.info, self.warning),
+        )
 
     async def _send(self, data: bytes) -> None:
         try:
