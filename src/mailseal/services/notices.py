@@ -43,7 +43,7 @@ def _utc(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
-def _dsn_recipient(failure: Failure, kind: NoticeKind, now: float, config: Config) -> DsnRecipient:
+def _dsn_recipient(failure: Failure, kind: NoticeKind, now: float) -> DsnRecipient:
     outcome = failure.outcome
     recipient = failure.recipient
     status = outcome.dsn
@@ -104,7 +104,7 @@ def queue_notice(
         sender=envelope.sender,
         arrival=_utc(envelope.arrival_time),
         now=_utc(now),
-        recipients=[_dsn_recipient(f, kind, now, config) for f in chosen],
+        recipients=[_dsn_recipient(f, kind, now) for f in chosen],
         original=message.content,
         ret=None if destination.postmaster_copy else (envelope.ret or None),
         envid=envelope.envid or None,

@@ -33,6 +33,7 @@ class SmtpDispatch:
         self.agent = agent
         self.loop: asyncio.AbstractEventLoop | None = None
         self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
         self._inflight: set[concurrent.futures.Future[list[RecipientResult]]] = set()
         self._lock = threading.Lock()
 
@@ -65,12 +66,23 @@ class SmtpDispatch:
         await self.agent.aclose()
 
     async def _limited(self, request: SmtpRequest) -> list[RecipientResult]:
-        slots = self._per_destination.get(request.nexthop)
+        nexthop = request.nexthop
+        slots = self._per_destination.get(nexthop)
         if slots is None:
             limit = max(1, self.config.smtp_destination_concurrency_limit)
-            slots = self._per_destination.setdefault(request.nexthop, asyncio.Semaphore(limit))
-        async with slots:
-            return await self.agent.deliver(request)
+            slots = self._per_destination[nexthop] = asyncio.Semaphore(limit)
+        # Counted, so a long-running server does not keep one semaphore per next hop
+        # it ever saw: the last delivery holding or waiting for it removes it.
+        self._users[nexthop] = self._users.get(nexthop, 0) + 1
+        try:
+            async with slots:
+                return await self.agent.deliver(request)
+        finally:
+            self._users[nexthop] -= 1
+            if not self._users[nexthop]:
+                del self._users[nexthop]
+                if self._per_destination.get(nexthop) is slots:
+                    del self._per_destination[nexthop]
 
 
 def outcome_of(answer: RecipientResult) -> Outcome:

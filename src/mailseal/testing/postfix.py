@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mailseal.testing.logs import wait_for_lines
 
-__all__ = ["PostfixError", "PostfixSender"]
+__all__ = ["NULL_CLIENT_MASTER_CF", "PostfixError", "PostfixSender"]
 
 POSTFIX = "/usr/sbin/postfix"
 SENDMAIL = "/usr/sbin/sendmail"
@@ -39,7 +39,7 @@ MASTER = "/usr/lib/postfix/sbin/master"
 
 # One line per service: what a relaying null client needs, and nothing that listens
 # on the network. Columns as in master.cf(5): type private unpriv chroot wakeup maxproc.
-_MASTER_CF = """\
+NULL_CLIENT_MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -185,7 +185,7 @@ class PostfixSender:
             # its own subdirectories (postfix:postdrop) are made by `postfix start`/`check`.
             directory.chmod(0o755)
         (self.config_directory / "main.cf").write_text(self._main_cf(), encoding="utf-8")
-        (self.config_directory / "master.cf").write_text(_MASTER_CF, encoding="utf-8")
+        (self.config_directory / "master.cf").write_text(NULL_CLIENT_MASTER_CF, encoding="utf-8")
 
     def _main_cf(self) -> str:
         lines = [

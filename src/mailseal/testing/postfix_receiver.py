@@ -32,7 +32,7 @@ import time
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
-from mailseal.testing.postfix import PostfixSender
+from mailseal.testing.postfix import NULL_CLIENT_MASTER_CF, PostfixSender
 
 __all__ = ["NOBODY", "PostfixReceiver"]
 
@@ -40,32 +40,22 @@ __all__ = ["NOBODY", "PostfixReceiver"]
 # refuses uids below virtual_minimum_uid = 100, so never root).
 NOBODY = 65534
 
-# What a receiving instance needs: smtpd on one loopback address, virtual(8) for the
-# Maildir, error(8) for everything else, pickup for the inherited send(). No smtp client.
-# Columns as in master.cf(5): type private unpriv chroot wakeup maxproc.
-_MASTER_CF = """\
-# service type  private unpriv  chroot  wakeup  maxproc command
-{listen} inet n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+# What a receiving instance needs: the null client's services (see postfix.py) with
+# smtpd on one loopback address and virtual(8) for the Maildir in place of the smtp
+# client and local(8); default_transport is error:, so nothing leaves.
+_DROPPED = ("smtp", "relay", "local")
+
+
+def _master_cf(listen: str) -> str:
+    header, *services = NULL_CLIENT_MASTER_CF.splitlines(keepends=True)
+    kept = [line for line in services if line.split()[0] not in _DROPPED]
+    return (
+        header
+        + f"{listen} inet n       -       n       -       -       smtpd\n"
+        + "".join(kept)
+        + "virtual   unix  -       n       n       -       -       virtual\n"
+    )
+
 
 _TLS_LEVELS = ("none", "may", "encrypt")
 
@@ -152,7 +142,7 @@ class PostfixReceiver(PostfixSender):
             self._mail_base = self._make_mail_base()
         super()._write_config()
         (self.config_directory / "master.cf").write_text(
-            _MASTER_CF.format(listen=f"127.0.0.1:{self.port}"), encoding="utf-8"
+            _master_cf(f"127.0.0.1:{self.port}"), encoding="utf-8"
         )
 
     def _make_mail_base(self) -> Path:

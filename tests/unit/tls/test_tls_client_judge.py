@@ -16,7 +16,7 @@ import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from tls_helpers import LEGACY_OK, make_config
+from tls_helpers import LEGACY_OK, handshake, make_config
 
 from mailseal.tls.certs import make_self_signed
 from mailseal.tls.client import (
@@ -63,28 +63,6 @@ def server_for(
     return context
 
 
-def pump(
-    client: ssl.SSLContext, server: ssl.SSLContext, sni: str | None
-) -> tuple[ssl.SSLObject, ssl.SSLObject]:
-    """A full handshake over memory BIOs: (client, server) sides; raises ``ssl.SSLError``."""
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    client_side = client.wrap_bio(c_in, c_out, server_hostname=sni)
-    server_side = server.wrap_bio(s_in, s_out, server_side=True)
-    pending = [client_side, server_side]
-    for _ in range(50):
-        for side in list(pending):
-            try:
-                side.do_handshake()
-                pending.remove(side)
-            except ssl.SSLWantReadError:
-                pass
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
-        if not pending:
-            return client_side, server_side
-    raise AssertionError("handshake did not finish")
-
-
 def setup(level: str, entry: str | None = None, **settings: str) -> ClientTls:
     config = make_config(smtp_tls_security_level=level, **settings)
     table = {NEXTHOP: entry} if entry else {}
@@ -96,7 +74,7 @@ def deliver(
     tls: ClientTls, server: ssl.SSLContext, *, mx: str = MX, from_dns_mx: bool = True
 ) -> ClientTlsOutcome:
     sni = tls.server_hostname(nexthop=NEXTHOP, mx_host=mx)
-    client_side, _ = pump(tls.context, server, sni)
+    client_side, _ = handshake(tls.context, server, hostname=sni)
     return tls.judge(client_side, nexthop=NEXTHOP, mx_host=mx, from_dns_mx=from_dns_mx)
 
 
@@ -329,7 +307,7 @@ def test_client_certificate_is_presented_when_asked(ca: trustme.CA, tmp_path: Pa
     server = server_for(ca.issue_cert(MX))
     server.verify_mode = ssl.CERT_REQUIRED
     ca.configure_trust(server)
-    _, server_side = pump(tls.context, server, None)
+    _, server_side = handshake(tls.context, server, hostname=None)
     peer = server_side.getpeercert()
     assert peer is not None
     assert ("DNS", "client.example.com") in peer["subjectAltName"]

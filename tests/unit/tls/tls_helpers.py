@@ -85,9 +85,12 @@ def handshake(
     server: ssl.SSLContext,
     *,
     session: ssl.SSLSession | None = None,
-    hostname: str = "mail.example.com",
+    hostname: str | None = "mail.example.com",
 ) -> tuple[ssl.SSLObject, ssl.SSLObject]:
-    """Run a full handshake in memory; raise the first side's ``ssl.SSLError``."""
+    """Run a full handshake in memory; raise the first side's ``ssl.SSLError``.
+
+    ``hostname`` is the SNI the client sends (None: none).
+    """
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
     client_side = client.wrap_bio(c_in, c_out, server_hostname=hostname, session=session)
     server_side = server.wrap_bio(s_in, s_out, server_side=True)
