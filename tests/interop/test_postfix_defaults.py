@@ -85,6 +85,8 @@ def test_most_of_the_table_is_postfix(tmp_path: Path) -> None:
     ours_only = sorted(set(PARAMS) - set(theirs))
     assert ours_only == [
         "dns_servers",  # mailseal: where the smtp client asks DNS (tests point it at a stub)
+        "maillog_json_file",  # mailseal: structured log sink
+        "metrics_listen_address",  # mailseal: Prometheus listener
         "smtp_log_tls_field",  # Postfix 3.11's tls= field, opt-in
         "smtpd_client_connection_limit_exceptions",  # obsolete name, still in old configs
         "smtpd_hide_client_session",  # Postfix 3.8+

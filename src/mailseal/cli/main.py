@@ -15,14 +15,40 @@ import sys
 from collections.abc import Sequence
 
 from mailseal import __version__
-from mailseal.cli import check, init, passwd, postconf, postmap, server, tls_finger
+from mailseal.cli import (
+    check,
+    init,
+    passwd,
+    postalias,
+    postcat,
+    postconf,
+    postmap,
+    postqueue,
+    postsuper,
+    sendmail,
+    server,
+    tls_finger,
+)
 from mailseal.cli.report import CommandError
 from mailseal.config.errors import ConfigError
 from mailseal.config.params.system import DEFAULT_CONFIG_DIRECTORY
 
 __all__ = ["build_parser", "config_directory", "main"]
 
-_SUBCOMMANDS = (init, check, postconf, postmap, server, passwd, tls_finger)
+_SUBCOMMANDS = (
+    init,
+    check,
+    postconf,
+    postmap,
+    postalias,
+    server,
+    passwd,
+    tls_finger,
+    postqueue,
+    postsuper,
+    postcat,
+    sendmail,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ from mailseal import __version__
 from mailseal.config.errors import ConfigError
 from mailseal.config.loader import LoadedConfig
 from mailseal.config.model import Config
+from mailseal.daemons.companions import Companion, MasterContext, build_companions
 from mailseal.daemons.smtpd import build_service, listen_addresses
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
 from mailseal.net.connection import Connection
@@ -80,6 +81,7 @@ class Master:
         self._signal = 0
         self.qmgr: QueueManager | None = None
         self._shared: SmtpdShared | None = None
+        self._companions: list[Companion] = []
 
     def _build_qmgr(self) -> QueueManager:
         base = self.config.base
@@ -116,6 +118,7 @@ class Master:
             f"daemon started -- version {__version__}, configuration {self.config.directory}",
         )
         qmgr_task = asyncio.get_running_loop().create_task(self.qmgr.run())
+        await self._start_companions(self.qmgr)
         if self._on_ready is not None:
             self._on_ready()
         await self._stop.wait()
@@ -124,6 +127,20 @@ class Master:
         qmgr_task.cancel()
         self.log.close()
         return 0
+
+    async def _start_companions(self, qmgr: QueueManager) -> None:
+        context = MasterContext(
+            config=self.config,
+            store=self.store,
+            log=self.log,
+            numbers=self._numbers,
+            qmgr=qmgr,
+            number=self.number,
+            reload=self.reload,
+        )
+        for companion in build_companions(context):
+            await companion.start()
+            self._companions.append(companion)
 
     def _warner(self, config: Config) -> Callable[[str], None]:
         """Where a service's run-time warnings go (the SASL backend's, for one)."""
@@ -194,6 +211,8 @@ class Master:
             for text in service.warnings:
                 self.log.warning(service.program, self.number, text)
         self.config = fresh
+        for companion in self._companions:
+            companion.reload(fresh)
         if self.qmgr is not None:
             base = fresh.base
             self.qmgr.reconfigure(base, Recipients(base, Addressing(base)))
@@ -217,5 +236,7 @@ class Master:
                 task.cancel()
         if left:
             self.log.warning(self.program, self.number, f"{left} sessions cut off at shutdown")
+        for companion in reversed(self._companions):
+            await companion.stop()
         if self.qmgr is not None:
             await self.qmgr.stop(_STOP_GRACE)

@@ -18,13 +18,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
 __all__ = [
     "FileSink",
+    "LogObserver",
     "LogSink",
     "MailLog",
     "Severity",
@@ -132,24 +133,44 @@ def session_numbers() -> Iterator[int]:
     return itertools.count(os.getpid() * 1000 % 9_000_000 + 1)
 
 
+# Sees every line after the sink wrote it: (severity, program, number, message).
+LogObserver = Callable[[Severity, str, int, str], None]
+
+
 class MailLog:
-    """A sink plus the ``syslog_name`` prefix: ``log.info("smtpd", n, "connect from ...")``."""
+    """A sink plus the ``syslog_name`` prefix: ``log.info("smtpd", n, "connect from ...")``.
+
+    Observers (the JSON sink, the metrics) see every line the sink gets, so what
+    they report never drifts from what the log says.
+    """
 
     def __init__(self, sink: LogSink, syslog_name: str) -> None:
         self.sink = sink
         self.syslog_name = syslog_name
+        self._observers: tuple[LogObserver, ...] = ()
+
+    def add_observer(self, observer: LogObserver) -> None:
+        self._observers = (*self._observers, observer)
+
+    def remove_observer(self, observer: LogObserver) -> None:
+        self._observers = tuple(o for o in self._observers if o is not observer)
+
+    def _write(self, severity: Severity, program: str, number: int, message: str) -> None:
+        self.sink.write(severity, program, number, message)
+        for observer in self._observers:
+            observer(severity, program, number, message)
 
     def program(self, name: str, syslog_name: str | None = None) -> str:
         return f"{syslog_name or self.syslog_name}/{name}"
 
     def info(self, program: str, number: int, message: str) -> None:
-        self.sink.write(Severity.INFO, program, number, message)
+        self._write(Severity.INFO, program, number, message)
 
     def warning(self, program: str, number: int, message: str) -> None:
-        self.sink.write(Severity.WARNING, program, number, f"warning: {message}")
+        self._write(Severity.WARNING, program, number, f"warning: {message}")
 
     def error(self, program: str, number: int, message: str) -> None:
-        self.sink.write(Severity.ERROR, program, number, f"error: {message}")
+        self._write(Severity.ERROR, program, number, f"error: {message}")
 
     def close(self) -> None:
         self.sink.close()

@@ -154,6 +154,16 @@ class SystemParams:
         "%Y%m%d-%H%M%S",
         "strftime(3) suffix added to maillog_file when it is rotated.",
     )
+    maillog_json_file: Param[str] = Param(
+        StrKind(),
+        "",
+        "mailseal: also write every log line as one JSON object to this file; empty: off.",
+    )
+    metrics_listen_address: Param[str] = Param(
+        StrKind(),
+        "",
+        "mailseal: host:port of the Prometheus /metrics listener (loopback); empty: off.",
+    )
     respectful_logging: Param[bool] = Param(
         BoolKind(),
         "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",

@@ -1,0 +1,13 @@
+"""Placeholder: the sendmail command (issue #6, being built)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    """Not built yet: registers nothing."""
+
+
+def main() -> int:
+    raise SystemExit("mailseal-sendmail: not built yet")
