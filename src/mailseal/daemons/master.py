@@ -27,10 +27,11 @@ from mailseal.config.errors import ConfigError
 from mailseal.config.loader import LoadedConfig
 from mailseal.config.model import Config
 from mailseal.daemons.companions import Companion, MasterContext, build_companions
-from mailseal.daemons.smtpd import build_service, listen_addresses
+from mailseal.daemons.smtpd import ListenAddress, build_service, listen_addresses
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
 from mailseal.net.connection import Connection
 from mailseal.net.listener import Listener, SessionRunner
+from mailseal.net.sd_notify import Notifier
 from mailseal.queue.store import QueueStore
 from mailseal.services.addresses import Addressing
 from mailseal.services.anvil import RateCounter
@@ -55,6 +56,8 @@ class _Running:
     """A service's listeners; the service object is swapped on reload."""
 
     service: SmtpdService
+    # Where and how it listens: a reload that changes this restarts the listeners.
+    identity: tuple[tuple[ListenAddress, ...], bool]
     listeners: list[Listener] = field(default_factory=list)
 
 
@@ -82,6 +85,10 @@ class Master:
         self.qmgr: QueueManager | None = None
         self._shared: SmtpdShared | None = None
         self._companions: list[Companion] = []
+        self._systemd = Notifier.from_environment()
+        self._retired: list[Listener] = []  # of services a reload removed; sessions may run
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[None]] = set()
 
     def _build_qmgr(self) -> QueueManager:
         base = self.config.base
@@ -121,7 +128,9 @@ class Master:
         await self._start_companions(self.qmgr)
         if self._on_ready is not None:
             self._on_ready()
+        self._systemd.ready(self._status_text())
         await self._stop.wait()
+        self._systemd.stopping()
         self.log.info(self.program, self.number, f"terminating on signal {self._signal}")
         await self._shutdown()
         qmgr_task.cancel()
@@ -150,21 +159,39 @@ class Master:
     async def _start_services(self, shared: SmtpdShared) -> None:
         for master_service, config in self.config.smtpd_services():
             service = build_service(master_service, config, self._warner(config))
-            for text in service.warnings:
-                self.log.warning(service.program, self.number, text)
-            if service.tls.problem is not None:
-                self.log.warning(service.program, self.number, service.tls.problem)
-            running = _Running(service)
-            self._running[master_service.key] = running
-            for address in listen_addresses(master_service, config):
-                listener = Listener(
-                    address.host,
-                    address.port,
-                    self._runner(running, shared),
-                    tls_first=service.wrapper_mode,
-                )
-                await listener.start()
-                running.listeners.append(listener)
+            addresses = listen_addresses(master_service, config)
+            await self._start_service(master_service.key, service, addresses, shared)
+
+    async def _start_service(
+        self,
+        key: str,
+        service: SmtpdService,
+        addresses: list[ListenAddress],
+        shared: SmtpdShared,
+    ) -> None:
+        for text in service.warnings:
+            self.log.warning(service.program, self.number, text)
+        if service.tls.problem is not None:
+            self.log.warning(service.program, self.number, service.tls.problem)
+        running = _Running(service, identity=(tuple(addresses), service.wrapper_mode))
+        self._running[key] = running
+        for address in addresses:
+            listener = Listener(
+                address.host,
+                address.port,
+                self._runner(running, shared),
+                tls_first=service.wrapper_mode,
+            )
+            await listener.start()
+            running.listeners.append(listener)
+
+    def _retire_service(self, key: str) -> None:
+        """Stop accepting for a service gone from master.cf; its sessions run on."""
+        running = self._running.pop(key)
+        for listener in running.listeners:
+            listener.stop_accepting()
+        self._retired.extend(running.listeners)
+        running.service.retire()
 
     @staticmethod
     def _runner(running: _Running, shared: SmtpdShared) -> SessionRunner:
@@ -189,14 +216,35 @@ class Master:
         self._signal = signum
         self._stop.set()
 
+    def _status_text(self) -> str:
+        """``systemctl status``'s line: what listens."""
+        services = ", ".join(sorted(self._running)) or "no smtpd services"
+        return f"accepting mail: {services}"
+
     def reload(self) -> None:
-        """SIGHUP: new configuration, tables and certificates for new sessions."""
+        """SIGHUP: new configuration, tables and certificates for new sessions.
+
+        Services added to master.cf start listening, removed ones stop accepting
+        (their sessions finish), the others swap their settings for new sessions.
+        """
+        task = asyncio.get_running_loop().create_task(self._reload_serialised())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_serialised(self) -> None:
+        async with self._reload_lock:
+            self._systemd.reloading()
+            try:
+                await self._reload()
+            finally:
+                self._systemd.ready(self._status_text())
+
+    async def _reload(self) -> None:
         try:
             fresh = self._loader()
-            rebuilt = {
-                s.key: build_service(s, c, self._warner(c))
+            plan = {
+                s.key: (build_service(s, c, self._warner(c)), listen_addresses(s, c))
                 for s, c in fresh.smtpd_services()
-                if s.key in self._running
             }
         except (ConfigError, OSError, ValueError) as error:
             self.log.warning(
@@ -205,11 +253,19 @@ class Master:
                 f"reload failed, keeping the running configuration: {error}",
             )
             return
-        for key, service in rebuilt.items():
-            self._running[key].service.retire()
-            self._running[key].service = service
-            for text in service.warnings:
-                self.log.warning(service.program, self.number, text)
+        for key, running in list(self._running.items()):
+            entry = plan.get(key)
+            if entry is None or running.identity != (tuple(entry[1]), entry[0].wrapper_mode):
+                self._retire_service(key)
+        for key, (service, addresses) in plan.items():
+            kept = self._running.get(key)
+            if kept is not None:
+                kept.service.retire()
+                kept.service = service
+                for text in service.warnings:
+                    self.log.warning(service.program, self.number, text)
+            elif self._shared is not None:
+                await self._start_new_service(key, service, addresses, self._shared)
         self.config = fresh
         for companion in self._companions:
             companion.reload(fresh)
@@ -222,8 +278,22 @@ class Master:
             f"reload -- version {__version__}, configuration {self.config.directory}",
         )
 
+    async def _start_new_service(
+        self, key: str, service: SmtpdService, addresses: list[ListenAddress], shared: SmtpdShared
+    ) -> None:
+        """A service a reload added; a port it cannot bind is a warning, not a stop."""
+        try:
+            await self._start_service(key, service, addresses, shared)
+        except OSError as error:
+            self.log.warning(self.program, self.number, f"cannot start service {key}: {error}")
+            failed = self._running.pop(key, None)
+            if failed is not None:
+                for listener in failed.listeners:
+                    listener.stop_accepting()
+
     async def _shutdown(self) -> None:
         listeners = [lst for r in self._running.values() for lst in r.listeners]
+        listeners += self._retired
         for listener in listeners:
             listener.stop_accepting()
         if self._shared is not None:
