@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,10 @@ from mailseal.config.loader import LoadedConfig
 from mailseal.config.model import Config
 from mailseal.daemons.companions import Companion, MasterContext, build_companions
 from mailseal.daemons.smtpd import ListenAddress, build_service, listen_addresses
+from mailseal.daemons.workers import WorkerPool, worker_count
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
 from mailseal.net.connection import Connection
+from mailseal.net.handoff import Accepter
 from mailseal.net.listener import Listener, SessionRunner
 from mailseal.net.sd_notify import Notifier
 from mailseal.queue.store import QueueStore
@@ -58,7 +61,8 @@ class _Running:
     service: SmtpdService
     # Where and how it listens: a reload that changes this restarts the listeners.
     identity: tuple[tuple[ListenAddress, ...], bool]
-    listeners: list[Listener] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)  # sessions in this process
+    accepters: list[Accepter] = field(default_factory=list)  # sessions in workers
 
 
 class Master:
@@ -89,6 +93,7 @@ class Master:
         self._retired: list[Listener] = []  # of services a reload removed; sessions may run
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
+        self._pool: WorkerPool | None = None
 
     def _build_qmgr(self) -> QueueManager:
         base = self.config.base
@@ -114,18 +119,26 @@ class Master:
         )
         self._shared = shared
         self._install_signals()
+        # Companions first: the metrics and the JSON log observe the log, and
+        # worker processes forward their lines only if someone observes them.
+        await self._start_companions(self.qmgr)
         try:
             await self._start_services(shared)
+            if self._pool is not None:
+                await self._pool.start()
         except (OSError, ValueError) as error:
             self.log.error(self.program, self.number, f"cannot start: {error}")  # noqa: TRY400
+            await self._abandon_start()
             raise
+        for running in self._running.values():
+            for accepter in running.accepters:
+                accepter.start()
         self.log.info(
             self.program,
             self.number,
             f"daemon started -- version {__version__}, configuration {self.config.directory}",
         )
         qmgr_task = asyncio.get_running_loop().create_task(self.qmgr.run())
-        await self._start_companions(self.qmgr)
         if self._on_ready is not None:
             self._on_ready()
         self._systemd.ready(self._status_text())
@@ -156,7 +169,44 @@ class Master:
         program = f"{config.syslog_name}/smtpd"
         return lambda text: self.log.warning(program, self.number, text)
 
+    async def _abandon_start(self) -> None:
+        for running in self._running.values():
+            for accepter in running.accepters:
+                accepter.stop_accepting()
+            for listener in running.listeners:
+                listener.stop_accepting()
+        if self._pool is not None:
+            await self._pool.stop(0.0)
+        for companion in reversed(self._companions):
+            await companion.stop()
+
+    def _worker_pool(self) -> WorkerPool | None:
+        """The smtpd worker processes, or None when sessions run in this process."""
+        services = list(self.config.smtpd_services())
+        base = self.config.base
+        count = worker_count(
+            base.smtpd_worker_processes,
+            [s.maxproc for s, _ in services],
+            base.default_process_limit,
+        )
+        if count <= 1 or not services:
+            return None
+        return WorkerPool(
+            self.config.directory,
+            self.config.base.facts.hostname,
+            count,
+            log=self.log,
+            program=self.program,
+            number=self.number,
+            queued=self._wake_qmgr,
+        )
+
+    def _wake_qmgr(self, queue_id: str) -> None:
+        if self.qmgr is not None:
+            self.qmgr.wake(queue_id)
+
     async def _start_services(self, shared: SmtpdShared) -> None:
+        self._pool = self._worker_pool()
         for master_service, config in self.config.smtpd_services():
             service = build_service(master_service, config, self._warner(config))
             addresses = listen_addresses(master_service, config)
@@ -175,6 +225,12 @@ class Master:
             self.log.warning(service.program, self.number, service.tls.problem)
         running = _Running(service, identity=(tuple(addresses), service.wrapper_mode))
         self._running[key] = running
+        if self._pool is not None:
+            # Bound now (a port in use fails the start); accepting starts once
+            # the workers are ready (the kernel queues connections meanwhile).
+            for address in addresses:
+                running.accepters.append(Accepter(address.host, address.port, key, self._dispatch))
+            return
         for address in addresses:
             listener = Listener(
                 address.host,
@@ -185,9 +241,25 @@ class Master:
             await listener.start()
             running.listeners.append(listener)
 
+    def _dispatch(self, key: str, connection: socket.socket) -> None:
+        """An accepted connection of service ``key``: to a worker process."""
+        running = self._running.get(key)
+        if running is None or self._pool is None:
+            connection.close()
+            return
+        try:
+            addr = str(connection.getpeername()[0])
+        except OSError:
+            connection.close()  # gone already
+            return
+        exempt = running.service.rate_exceptions.matches(addr)
+        self._pool.dispatch(key, connection, sticky_addr=None if exempt else addr)
+
     def _retire_service(self, key: str) -> None:
         """Stop accepting for a service gone from master.cf; its sessions run on."""
         running = self._running.pop(key)
+        for accepter in running.accepters:
+            accepter.stop_accepting()
         for listener in running.listeners:
             listener.stop_accepting()
         self._retired.extend(running.listeners)
@@ -267,6 +339,8 @@ class Master:
             elif self._shared is not None:
                 await self._start_new_service(key, service, addresses, self._shared)
         self.config = fresh
+        if self._pool is not None:
+            await self._reload_workers()
         for companion in self._companions:
             companion.reload(fresh)
         if self.qmgr is not None:
@@ -278,6 +352,17 @@ class Master:
             f"reload -- version {__version__}, configuration {self.config.directory}",
         )
 
+    async def _reload_workers(self) -> None:
+        """A new generation of workers for the new configuration; the old one drains."""
+        assert self._pool is not None
+        try:
+            await self._pool.reload()
+        except OSError as error:
+            self.log.warning(self.program, self.number, f"{error}; the old ones keep serving")
+        for running in self._running.values():
+            for accepter in running.accepters:
+                accepter.start()
+
     async def _start_new_service(
         self, key: str, service: SmtpdService, addresses: list[ListenAddress], shared: SmtpdShared
     ) -> None:
@@ -288,6 +373,8 @@ class Master:
             self.log.warning(self.program, self.number, f"cannot start service {key}: {error}")
             failed = self._running.pop(key, None)
             if failed is not None:
+                for accepter in failed.accepters:
+                    accepter.stop_accepting()
                 for listener in failed.listeners:
                     listener.stop_accepting()
 
@@ -296,8 +383,13 @@ class Master:
         listeners += self._retired
         for listener in listeners:
             listener.stop_accepting()
+        for running in self._running.values():
+            for accepter in running.accepters:
+                accepter.stop_accepting()
         if self._shared is not None:
             self._shared.stop()
+        if self._pool is not None:
+            await self._pool.stop(_STOP_GRACE)
         left = 0
         for listener in listeners:
             left += await listener.wait_sessions(_STOP_GRACE)

@@ -155,6 +155,16 @@ class MailLog:
     def remove_observer(self, observer: LogObserver) -> None:
         self._observers = tuple(o for o in self._observers if o is not observer)
 
+    @property
+    def observed(self) -> bool:
+        """Whether anything but the sink wants the lines (smtpd workers forward them then)."""
+        return bool(self._observers)
+
+    def relay(self, severity: Severity, program: str, number: int, message: str) -> None:
+        """A line another process already wrote to the sink: show it to the observers."""
+        for observer in self._observers:
+            observer(severity, program, number, message)
+
     def _write(self, severity: Severity, program: str, number: int, message: str) -> None:
         self.sink.write(severity, program, number, message)
         for observer in self._observers:

@@ -64,6 +64,10 @@ def make_instance(directory: Path, main_cf_extra: str = "", hostname: str = HOST
         # Tests never ask the network's DNS: a closed loopback port answers nothing,
         # so a lookup fails as a temporary error; tests that need DNS use DnsStub.
         main_cf.write(f"\n# added by the test harness\ndns_servers = 127.0.0.1:{NO_DNS_PORT}\n")
+        # Sessions in the master process: each worker process costs a second or
+        # more of start-up, times hundreds of instances. Worker mode has its own
+        # tests (tests/integration/smtpd/test_smtpd_workers.py), which set it back.
+        main_cf.write("smtpd_worker_processes = 1\n")
         if main_cf_extra:
             main_cf.write("\n# added by the test\n" + main_cf_extra.strip() + "\n")
     return ports

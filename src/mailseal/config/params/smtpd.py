@@ -228,6 +228,11 @@ class SmtpdParams(SmtpdAccessParams):
         "2",
         "mailseal: password checks run at once off the event loop (argon2 is slow on purpose).",
     )
+    smtpd_worker_processes: Param[int] = Param(
+        IntKind(0),
+        "0",
+        "mailseal: smtpd processes; 0: one per CPU core (within maxproc), 1: in the master.",
+    )
     smtpd_sasl_response_limit: Param[int] = Param(
         IntKind(1), "12288", "Longest SASL response line a client may send, in bytes."
     )

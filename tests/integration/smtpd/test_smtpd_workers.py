@@ -1,0 +1,220 @@
+"""smtpd in worker processes (issue #7's two cores): hand-off, anvil, reload, crash, stop.
+
+With ``smtpd_worker_processes = 2`` the master keeps the ports and the queue
+manager and passes each connection to a worker. These tests look at which
+process really holds a client's connection (``/proc/net/tcp`` inode -> the
+process's ``/proc/PID/fd``), so "spread round-robin" and "one client, one
+worker" are observed, not assumed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import time
+from pathlib import Path
+
+import pytest
+from raw_smtp import Dialogue, client_context
+
+from mailseal.testing.process import run_mailseal
+from mailseal.testing.server import Instance, MailsealProcess, Servers, make_instance
+
+RCPT = "postmaster@example.test"
+TWO_WORKERS = "smtpd_worker_processes = 2"
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found: list[int] = []
+    for task in tasks.iterdir():
+        text = (task / "children").read_text(encoding="ascii")
+        found += [int(p) for p in text.split()]
+    return sorted(found)
+
+
+def _workers(master: int, want: int = 2, timeout: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [
+            p
+            for p in _children(master)
+            if b"smtpd_worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        if len(workers) == want:
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"not {want} workers under {master}: {_children(master)}")
+
+
+def _server_inode(server_port: int, client_port: int) -> int:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == server_port
+                and int(remote.rsplit(":", 1)[1], 16) == client_port
+            ):
+                return int(fields[9])
+    raise AssertionError(f"no server socket for client port {client_port}")
+
+
+def _holder(smtp: Dialogue, server_port: int, pids: list[int]) -> int:
+    """Which of ``pids`` holds the server side of this client's connection."""
+    inode = _server_inode(server_port, smtp.sock.getsockname()[1])
+    wanted = f"socket:[{inode}]"
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == wanted:
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no process of {pids} holds {wanted}")
+
+
+def _greeted(port: int) -> Dialogue:
+    smtp = Dialogue(port)
+    assert smtp.reply().code == 220
+    return smtp
+
+
+def _start(servers: Servers, extra: str = "") -> tuple[Instance, list[int]]:
+    instance = servers.start(f"{TWO_WORKERS}\n{extra}")
+    return instance, _workers(instance.process.pid)
+
+
+def test_mail_over_starttls_is_served_by_both_workers_in_turn(servers: Servers) -> None:
+    instance, workers = _start(servers)
+    port = instance.ports.smtp
+    held = [_greeted(port) for _ in range(4)]
+    try:
+        holders = [_holder(smtp, port, workers) for smtp in held]
+    finally:
+        for smtp in held:
+            smtp.close()
+    assert set(holders) == set(workers)  # loopback is exempt from anvil: round-robin
+    for n in range(3):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.starttls(context=client_context())
+            client.sendmail("s@client.example.net", [RCPT], f"Subject: w{n}\r\n\r\nhi\r\n")
+    assert len(instance.process.wait_delivered(3)) == 3
+    assert "ESMTPS" in instance.process.wait_delivered(3)[0].read_text()
+
+
+def test_a_client_under_anvil_limits_always_meets_the_same_worker(servers: Servers) -> None:
+    instance, workers = _start(
+        servers,
+        "smtpd_client_event_limit_exceptions =\nsmtpd_client_connection_count_limit = 2",
+    )
+    port = instance.ports.smtp
+    first, second = _greeted(port), _greeted(port)
+    try:
+        assert _holder(first, port, workers) == _holder(second, port, workers)
+        with Dialogue(port) as third:  # the count is exact: both are in one process
+            refused = third.reply()
+        assert refused.code == 421
+        assert "too many connections from 127.0.0.1" in refused.text
+    finally:
+        first.close()
+        second.close()
+    instance.process.wait_log(r"Connection concurrency limit exceeded: 3 from localhost")
+
+
+def test_a_crashed_worker_is_replaced_and_mail_still_flows(servers: Servers) -> None:
+    instance, workers = _start(servers)
+    os.kill(workers[0], signal.SIGKILL)
+    instance.process.wait_log(rf"process mailseal.daemons.smtpd_worker pid {workers[0]} exit")
+    replaced = _workers(instance.process.pid)
+    assert workers[0] not in replaced
+    assert workers[1] in replaced
+    for n in range(4):  # every worker of the new set gets one
+        with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+            client.sendmail("s@client.example.net", [RCPT], f"Subject: c{n}\r\n\r\nhi\r\n")
+    assert len(instance.process.wait_delivered(4)) == 4
+
+
+def test_reload_starts_a_new_generation_while_the_old_one_finishes(servers: Servers) -> None:
+    instance, old = _start(servers)
+    port = instance.ports.smtp
+    with _greeted(port) as before:
+        assert before.command("EHLO client.example.net").code == 250
+        assert before.command("MAIL FROM:<s@client.example.net>").code == 250
+        assert before.command(f"RCPT TO:<{RCPT}>").code == 250
+        owner = _holder(before, port, old)
+        assert run_mailseal("-c", str(instance.directory), "reload").returncode == 0
+        instance.process.wait_log(r"reload -- version")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = _children(instance.process.pid)
+            if owner in current and len(current) == 3:
+                break
+            time.sleep(0.1)
+        with _greeted(port) as after:
+            assert _holder(after, port, current) not in old
+        assert before.command("DATA").code == 354
+        before.send("Subject: finished by the old generation\r\n\r\nhi\r\n.\r\n")
+        assert before.reply().code == 250
+        assert before.command("QUIT").code == 221
+    instance.process.wait_delivered(1)
+    deadline = time.monotonic() + 20
+    while owner in _children(instance.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert owner not in _children(instance.process.pid)  # drained, then gone
+    assert not set(old) & set(_workers(instance.process.pid))
+
+
+def test_stop_lets_a_message_in_flight_finish_and_takes_the_workers_down(
+    servers: Servers,
+) -> None:
+    instance, workers = _start(servers)
+    with _greeted(instance.ports.smtp) as smtp:
+        smtp.command("EHLO client.example.net")
+        smtp.command("MAIL FROM:<s@client.example.net>")
+        smtp.command(f"RCPT TO:<{RCPT}>")
+        assert smtp.command("DATA").code == 354
+        instance.process.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        time.sleep(0.5)
+        smtp.send("Subject: in flight at stop\r\n\r\nhi\r\n.\r\n")
+        assert smtp.reply().code == 250
+    assert instance.process.process.wait(30) == 0  # type: ignore[union-attr]
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or b"Z" in _state(pid)
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().split(b") ")[1][:1]
+    except OSError:
+        return b"Z"
+
+
+def test_workers_leave_when_the_master_is_killed(tmp_path: Path) -> None:
+    directory = tmp_path / "mailseal"
+    make_instance(directory, TWO_WORKERS)
+    process = MailsealProcess(directory).start()
+    workers = _workers(process.pid)
+    process.kill()
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in workers if Path(f"/proc/{p}").exists() and _state(p) != b"Z"]
+        time.sleep(0.1)
+    assert alive == []
+    # The ports are the master's alone: a new master binds them at once.
+    again = MailsealProcess(directory).start()
+    try:
+        assert len(_workers(again.pid)) == 2
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("setting", ["smtpd_worker_processes = 1"])
+def test_one_worker_means_sessions_in_the_master(servers: Servers, setting: str) -> None:
+    instance = servers.start(setting)
+    assert _children(instance.process.pid) == []
+    with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+        client.sendmail("s@client.example.net", [RCPT], "Subject: m\r\n\r\nhi\r\n")
+    instance.process.wait_delivered(1)
