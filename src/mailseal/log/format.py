@@ -185,19 +185,25 @@ def recipient_status(
     status: str,
     reason: str,
     tls: str = "",
+    conn_use: int = 0,
 ) -> str:
     """``ID: to=<r>, orig_to=<o>, relay=R, delay=D, delays=a/b/c/d, dsn=X, status=S (reason)``.
 
-    ``tls`` (smtp_log_tls_field) adds Postfix 3.11's ``tls=LEVEL`` after ``delays=``.
+    ``conn_use`` is which use of a cached SMTP session this delivery was (1 for a
+    new connection): from the second use on, log_adhoc.c adds ``conn_use=N`` right
+    after ``relay=``, where pflogsumm and other parsers expect it. ``tls``
+    (smtp_log_tls_field) adds Postfix 3.11's ``tls=LEVEL`` after ``delays=``.
     """
     line = f"{queue_id}: to=<{recipient}>"
     if original and original.lower() != recipient.lower():
         line += f", orig_to=<{original}>"
+    reuse = f", conn_use={conn_use}" if conn_use > 1 else ""
     stages = "/".join(
         format_delay(t) for t in (times.before_qmgr, times.in_qmgr, times.setup, times.transmission)
     )
     tls_field = f", tls={tls}" if tls else ""
     return (
-        f"{line}, relay={relay}, delay={format_delay(times.total)}, delays={stages}{tls_field}, "
+        f"{line}, relay={relay}{reuse}, delay={format_delay(times.total)}, "
+        f"delays={stages}{tls_field}, "
         f"dsn={dsn}, status={status} ({reason})"
     )
