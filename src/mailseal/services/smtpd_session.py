@@ -231,7 +231,11 @@ class _Session:
             self.conn.write(data)
             await asyncio.wait_for(self.conn.drain(), limits.timeout)
         except (ConnectionLostError, TimeoutError):
-            self.info(fmt.lost_connection(self._after(core), self.host, self.addr))
+            # A client that hangs up right after QUIT, not waiting for the 221,
+            # did nothing wrong; Postfix logs nothing, and fail2ban's ddos and
+            # aggressive modes would ban every such mail server.
+            if not (core.closed and core.last_command == "QUIT"):
+                self.info(fmt.lost_connection(self._after(core), self.host, self.addr))
             return False
         self._new_request()
         return True
@@ -302,7 +306,9 @@ class _Session:
             case ev.Reset():
                 self.sender = None
                 self.queue_id = None
-            case ev.ConnectionClosing():
+            case ev.ConnectionClosing(reason=reason):
+                if reason == "too many errors":  # smtpd_hard_error_limit; fail2ban reads it
+                    self.info(f"too many errors after {self._after(core)} from {self.namaddr}")
                 await self._flush(core)
                 return False
             case _:
