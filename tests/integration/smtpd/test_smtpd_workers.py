@@ -218,3 +218,48 @@ def test_one_worker_means_sessions_in_the_master(servers: Servers, setting: str)
     with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
         client.sendmail("s@client.example.net", [RCPT], "Subject: m\r\n\r\nhi\r\n")
     instance.process.wait_delivered(1)
+
+
+def test_log_lines_of_workers_reach_the_masters_metrics_and_json_log(servers: Servers) -> None:
+    import json
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mailseal.testing.server import free_port
+
+    port = free_port()
+    instance, _ = _start(
+        servers,
+        f"metrics_listen_address = 127.0.0.1:{port}\n"
+        f"maillog_json_file = {servers.root}/mailseal/log/maillog.json",
+    )
+    for n in range(4):
+        with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+            client.starttls(context=client_context())
+            client.sendmail("s@client.example.net", [RCPT], f"Subject: m{n}\r\n\r\nhi\r\n")
+    instance.process.wait_delivered(4)
+    instance.process.wait_log(r"disconnect from", count=4)
+
+    def sessions() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "mailseal_smtpd_sessions_total" and s.labels.get("service") == "smtpd"
+        )
+
+    deadline = time.monotonic() + 15
+    while sessions() < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions() == 4
+    json_log = instance.directory / "log" / "maillog.json"
+    records = [json.loads(line) for line in json_log.read_text(encoding="utf-8").splitlines()]
+    smtpd_pids = {r["pid"] for r in records if r["program"] == "mailseal/smtpd"}
+    text_smtpd = [
+        line for line in instance.process.maillog().splitlines() if " mailseal/smtpd[" in line
+    ]
+    assert len([r for r in records if r["program"] == "mailseal/smtpd"]) == len(text_smtpd)
+    assert len(smtpd_pids) == 4  # one session number each, from both workers
