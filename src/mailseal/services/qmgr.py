@@ -22,6 +22,11 @@ Disk work (reading, Maildir writes, fsync) runs in worker threads; the
 asyncio side only schedules. Reads: queue_run_delay, minimal_backoff_time,
 maximal_backoff_time, maximal_queue_lifetime, enable_original_recipient,
 myhostname, syslog_name.
+
+Queue operations of the admin (postsuper, postqueue -f/-s, through the control
+socket) coordinate with deliveries through :attr:`QueueManager.gate`
+(:mod:`mailseal.services.queue_admin_gate`): an operation on a message being
+delivered takes effect when the attempt ends.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from mailseal.services.delivery_outcome import Outcome
 from mailseal.services.dsn import NoticeKind, delay_warning_due
 from mailseal.services.notices import Failure, queue_notice
 from mailseal.services.qmgr_smtp import ShutdownError, SmtpDispatch, outcome_of
+from mailseal.services.queue_admin_gate import DeliveryGate
 from mailseal.services.recipients import Destination, Recipients, Verdict
 
 __all__ = ["Outcome", "QueueManager"]
@@ -80,7 +86,7 @@ class QueueManager:
         self.program = log.program("qmgr")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qmgr")
         self._slots = asyncio.Semaphore(workers)
-        self._busy: set[str] = set()
+        self.gate = DeliveryGate()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._scan_now = asyncio.Event()
@@ -110,25 +116,50 @@ class QueueManager:
         """Attempt deferred mail now (postqueue -f)."""
         self._scan_now.set()
 
+    def kick(self, queue_id: str, queue: QueueName) -> None:
+        """Deliver ``queue_id`` from ``queue`` now (released, requeued, flushed per site)."""
+        if not self._stopping and self.store.path(queue_id, queue).is_file():
+            self._start(queue_id, queue)
+
     def _start(self, queue_id: str, queue: QueueName) -> None:
-        if queue_id in self._busy:
+        if not self.gate.enter(queue_id, queue):
             return
-        self._busy.add(queue_id)
         task = asyncio.get_running_loop().create_task(self._run_one(queue_id, queue))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run_one(self, queue_id: str, queue: QueueName) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            async with self._slots:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._pool, self.process, queue_id, queue)
-        except ShutdownError:
-            pass  # shutdown: the file stays in active/ and is delivered at the next start
-        except Exception as error:  # the file stays queued; the next scan retries it
-            self.log.warning(self.program, self.number, f"{queue_id}: delivery error: {error!r}")
+            try:
+                async with self._slots:
+                    # A queue operation that came before the attempt began replaces it.
+                    if not self.gate.has_after(queue_id):
+                        await loop.run_in_executor(self._pool, self.process, queue_id, queue)
+            except ShutdownError:
+                pass  # shutdown: the file stays in active/ and is delivered at the next start
+            except Exception as error:  # the file stays queued; the next scan retries it
+                self.log.warning(
+                    self.program, self.number, f"{queue_id}: delivery error: {error!r}"
+                )
+            again = await self._after_attempt(queue_id)
         finally:
-            self._busy.discard(queue_id)
+            self.gate.leave(queue_id)
+        if again is not None:
+            self.kick(queue_id, again)
+
+    async def _after_attempt(self, queue_id: str) -> QueueName | None:
+        """Queue operations that waited for this attempt (postsuper on a busy message)."""
+        loop = asyncio.get_running_loop()
+        again: QueueName | None = None
+        while actions := self.gate.take_after(queue_id):
+            for action in actions:
+                try:
+                    again = await loop.run_in_executor(self._pool, action)
+                except Exception as error:  # the pool is gone at shutdown: the file stays
+                    text = f"{queue_id}: queue operation after delivery failed: {error!r}"
+                    self.log.warning(self.program, self.number, text)
+        return again
 
     async def run(self) -> None:
         """Deliver: what the queue holds at start, on wake(), and every queue_run_delay.
@@ -139,20 +170,23 @@ class QueueManager:
         for queue in (QueueName.ACTIVE, QueueName.INCOMING):
             for queue_id in self.store.list(queue):
                 self._start(queue_id, queue)
+        flush = False
         while not self._stopping:
-            self._scan_deferred()
+            self._scan_deferred(flush)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._scan_now.wait(), self.config.queue_run_delay)
+            # Read before clearing: the scan after a flush takes every deferred message.
+            flush = self._scan_now.is_set()
             self._scan_now.clear()
 
-    def _scan_deferred(self) -> None:
+    def _scan_deferred(self, flush: bool) -> None:
         now = time.time()
         for queue_id in self.store.list(QueueName.DEFERRED):
             try:
                 due = self.store.next_attempt(queue_id, QueueName.DEFERRED) <= now
             except OSError:
                 continue  # removed meanwhile
-            if due or self._scan_now.is_set():
+            if due or flush:
                 self._start(queue_id, QueueName.DEFERRED)
 
     async def stop(self, timeout: float) -> None:
