@@ -26,6 +26,7 @@ class Outcome:
     setup: float = 0.0
     transmission: float | None = None  # None: measured by the caller
     tls_level: str = ""
+    conn_use: int = 0  # smtp: which use of a cached session (log_adhoc.c's conn_use=)
 
     @property
     def final(self) -> bool:

@@ -441,6 +441,7 @@ class QueueManager:
             status=outcome.status,
             reason=outcome.reason,
             tls=outcome.tls_level if self.config.smtp_log_tls_field else "",
+            conn_use=outcome.conn_use,
         )
         self.log.info(self.log.program(program), number, line)
 

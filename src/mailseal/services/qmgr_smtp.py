@@ -98,4 +98,5 @@ def outcome_of(answer: RecipientResult) -> Outcome:
         setup=answer.setup,
         transmission=answer.transmission,
         tls_level=answer.tls_level,
+        conn_use=answer.conn_use,
     )

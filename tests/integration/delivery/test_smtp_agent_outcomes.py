@@ -197,6 +197,8 @@ def test_connection_is_reused_for_the_next_delivery(
     second = sender.deliver(request(nexthop, queue_id="4Reuse2"))
     assert [r.status for r in first + second] == ["sent", "sent"]
     assert first[0].number != second[0].number
+    # log_adhoc.c's conn_use=: 1 for a new session (not logged), 2 for its second use.
+    assert [r.conn_use for r in first + second] == [1, 2]
     server.process.wait_delivered(2)
     assert server.process.maillog().count(": connect from localhost[127.0.0.1]") == 1
 

@@ -43,3 +43,4 @@ class RecipientResult:
     diagnostic: str | None  # the server's reply, for the DSN Diagnostic-Code
     tls_level: str  # the TLS security level in effect ("none", "may", "encrypt"...)
     number: int  # the smtp "process" number the lines of this delivery were logged under
+    conn_use: int = 0  # the session's use count (log_adhoc.c's conn_use=, from 2 on)

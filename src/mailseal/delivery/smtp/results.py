@@ -56,6 +56,7 @@ class Timing:
 
     setup: float
     transmission: float
+    conn_use: int = 0  # which use of its SMTP session this was (1: new); 0: no session
 
 
 def reply_dsn(reply: Reply) -> str:
@@ -148,4 +149,5 @@ class Ledger:
             diagnostic=what.diagnostic,
             tls_level=level,
             number=self._number,
+            conn_use=timing.conn_use,
         )

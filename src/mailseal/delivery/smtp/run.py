@@ -88,7 +88,9 @@ class Run:
         self, session: SmtpSession, transfer: Transfer, setup_done: float, *, final: bool
     ) -> None:
         target = session.target
-        timing = Timing(setup_done - self.started, time.monotonic() - setup_done)
+        timing = Timing(
+            setup_done - self.started, time.monotonic() - setup_done, conn_use=session.uses
+        )
         for index, reply in sorted(transfer.sent.items()):
             self.ledger.sent(index, target, reply, timing, session.tls_level)
         for group, failure in transfer.failed:
