@@ -35,15 +35,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from mailseal.config.model import Config
-from mailseal.delivery.headers import delivery_headers, has_delivered_to
-from mailseal.delivery.maildir import MaildirError, deliver_to_maildir
 from mailseal.delivery.smtp import RecipientResult, SmtpAgent, SmtpRequest
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
@@ -51,6 +48,11 @@ from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, QueueStore
 from mailseal.services.delivery_outcome import Outcome
 from mailseal.services.dsn import NoticeKind, delay_warning_due
+from mailseal.services.local_transports import (
+    MAILDIR_TRANSPORTS,
+    deliver_local,
+    outcome_from_verdict,
+)
 from mailseal.services.notices import Failure, queue_notice
 from mailseal.services.qmgr_smtp import ShutdownError, SmtpDispatch, outcome_of
 from mailseal.services.queue_admin_gate import DeliveryGate
@@ -58,10 +60,8 @@ from mailseal.services.recipients import Destination, Recipients, Verdict
 
 __all__ = ["Outcome", "QueueManager"]
 
-_MAILDIR_TRANSPORTS = ("local", "virtual")
 _SMTP_TRANSPORTS = ("smtp", "relay")
 _RETIRE_AFTER = 60.0
-_DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 class QueueManager:
@@ -301,7 +301,7 @@ class QueueManager:
         expanded = self.recipients.expand(recipient.address)
         if not isinstance(expanded, Verdict):
             return list(expanded)
-        outcome = _from_verdict(expanded, recipient.address)
+        outcome = outcome_from_verdict(expanded, recipient.address)
         self._log_outcome(
             message,
             recipient=recipient,
@@ -323,7 +323,7 @@ class QueueManager:
     ) -> None:
         handoff = time.time()
         outcome = self._deliver_destination(message, message.envelope.recipients[index], dest)
-        known = (*_MAILDIR_TRANSPORTS, "discard", "error")
+        known = (*MAILDIR_TRANSPORTS, "discard", "error")
         self._log_outcome(
             message,
             recipient=message.envelope.recipients[index],
@@ -384,30 +384,7 @@ class QueueManager:
     def _deliver_destination(
         self, message: QueuedMessage, recipient: Recipient, dest: Destination
     ) -> Outcome:
-        if dest.transport not in _MAILDIR_TRANSPORTS:
-            return _other_transport(dest)
-        if dest.mailbox is None:
-            return Outcome(
-                "bounced", "5.3.0", "no Maildir for this recipient", dest.transport, dest.address
-            )
-        if has_delivered_to(message.content, dest.address):
-            reason = f"mail forwarding loop for {dest.address}"
-            return Outcome("bounced", "5.4.6", reason, dest.transport, dest.address)
-        original = recipient.original if self.config.enable_original_recipient else None
-        prepend = delivery_headers(message.envelope.sender, dest.address, original)
-        try:
-            deliver_to_maildir(
-                dest.mailbox,
-                message.content,
-                prepend=prepend,
-                uid=dest.uid if self.as_root else None,
-                gid=dest.gid if self.as_root else None,
-                hostname=self.config.myhostname,
-            )
-        except MaildirError as error:
-            status = "deferred" if error.temporary else "bounced"
-            return Outcome(status, error.dsn, error.text, dest.transport, dest.address)
-        return Outcome("sent", "2.0.0", "delivered to maildir", dest.transport, dest.address)
+        return deliver_local(self.config, message, recipient, dest, as_root=self.as_root)
 
     def _log_outcome(
         self,
@@ -451,26 +428,5 @@ def _close_recipients(recipients: Recipients) -> None:
     recipients.addressing.close()
 
 
-def _other_transport(dest: Destination) -> Outcome:
-    """discard(8) and error(8); anything else needs the smtp client."""
-    if dest.transport == "discard":
-        return Outcome("sent", "2.0.0", dest.nexthop or "discarded", "none", dest.address)
-    if dest.transport in ("error", "retry"):
-        # error(8)'s nexthop may start with the status: "5.1.1 User unknown ...".
-        dsn, _, text = (dest.nexthop or "mail delivery error").partition(" ")
-        if not _DSN.fullmatch(dsn):
-            dsn, text = ("4.0.0" if dest.transport == "retry" else "5.0.0"), dest.nexthop
-        status = "deferred" if dsn.startswith("4") else "bounced"
-        return Outcome(status, dsn, text or "mail delivery error", "none", dest.address)
-    # A transport mailseal has no agent for (lmtp, pipe...): wait for the admin.
-    reason = f"mail transport unavailable: {dest.transport}"
-    return Outcome("deferred", "4.3.0", reason, "none", dest.address)
-
-
 def _utc(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
-
-
-def _from_verdict(verdict: Verdict, address: str) -> Outcome:
-    status = "deferred" if 400 <= verdict.code < 500 else "bounced"
-    return Outcome(status, verdict.enhanced, verdict.text, "none", address)
