@@ -37,7 +37,7 @@ def test_init_writes_a_complete_directory_and_nothing_outside(tmp_path: Path) ->
     for name in ("queue", "data", "log", "mail/example.test"):
         assert (directory / name).is_dir(), name
     assert stat.S_IMODE((directory / "tls/server.key").stat().st_mode) == 0o600
-    assert stat.S_IMODE((directory / "queue").stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / "queue").stat().st_mode) == 0o711
 
 
 def test_init_certificate_names_the_host_in_subject_alt_name(tmp_path: Path) -> None:

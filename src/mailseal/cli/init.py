@@ -170,7 +170,8 @@ def write_config_directory(
         "smtps_port": ports[2],
     }
     directory.mkdir(parents=True, exist_ok=True)
-    for sub, mode in (("queue", 0o700), ("data", 0o700), ("log", 0o755), ("tls", 0o755)):
+    # queue/ is searchable (0711) so local users can reach maildrop/ (mailseal sendmail).
+    for sub, mode in (("queue", 0o711), ("data", 0o700), ("log", 0o755), ("tls", 0o755)):
         (directory / sub).mkdir(mode=mode, exist_ok=True)
     (directory / "mail" / domain).mkdir(parents=True, exist_ok=True)
     make_self_signed(hostname, directory / "tls" / "server.crt", directory / "tls" / "server.key")

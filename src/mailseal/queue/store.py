@@ -136,8 +136,13 @@ class QueueStore:
         return self._dir
 
     def create(self) -> None:
-        """Create the queue directories (mode 0700); existing ones are left alone."""
-        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Create the queue directories; existing ones are left alone.
+
+        The queue directories are 0700. The queue directory itself is 0711, as
+        Postfix's is searchable: local users reach maildrop/ and public/ through
+        it (``mailseal sendmail``) without being able to list anything.
+        """
+        self._dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         for queue in QueueName:
             (self._dir / queue).mkdir(mode=0o700, exist_ok=True)
         self._sync_dir(self._dir)

@@ -64,3 +64,52 @@ def test_bad_main_cf_is_a_temporary_failure_without_traceback(tmp_path: Path) ->
     assert result.stderr.startswith(b"sendmail: fatal: ")
     assert b"message_size_limit" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_an_unprivileged_user_submits_through_maildrop(tmp_path: Path) -> None:
+    """cron jobs of ordinary users: the queue directory is searchable, maildrop/ writable.
+
+    The instance lives outside pytest's private tmp root so that ``nobody`` can read
+    main.cf; sendmail runs under setpriv as uid 65534 while the server runs as root.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        raise AssertionError("this test needs root and setpriv (util-linux) to switch users")
+    base = Path(tempfile.mkdtemp(prefix="mailseal-nobody-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        directory = base / "mailseal"
+        make_instance(directory)
+        subject = tag()
+        with MailsealProcess(directory) as process:
+            result = subprocess.run(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    sys.executable,
+                    "-m",
+                    "mailseal",
+                    "-c",
+                    str(directory),
+                    "sendmail",
+                    "postmaster@example.test",
+                ],
+                input=f"Subject: {subject}\n\nfrom cron\n".encode(),
+                capture_output=True,
+                timeout=60,
+                check=False,
+                env={"PATH": "/usr/bin:/bin", "HOME": "/"},
+            )
+            assert (result.returncode, result.stderr) == (0, b"")
+            delivered = wait_message(process, subject)
+            process.wait_log(r"pickup\[\d+\]: [0-9A-F]+: uid=65534 from=<nobody>")
+        assert delivered["From"] is not None and "nobody@" in delivered["From"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

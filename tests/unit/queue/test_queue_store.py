@@ -50,6 +50,8 @@ def test_create_makes_private_directories_idempotently(tmp_path: Path) -> None:
         directory = tmp_path / "q" / name
         assert directory.is_dir()
         assert directory.stat().st_mode & 0o777 == 0o700
+    # Searchable, not listable: local users reach maildrop/ through it (sendmail).
+    assert (tmp_path / "q").stat().st_mode & 0o777 == 0o711
 
 
 def test_round_trip_with_8bit_content(store: QueueStore) -> None:

@@ -27,10 +27,8 @@ from mailseal.config.errors import ConfigWarning, Location
 from mailseal.config.kinds import TableRef
 from mailseal.config.tables.base import Diagnostics
 from mailseal.config.tables.index import (
-    _index_mode,
-    _indexed_ref,
-    _write_atomically,
-    index_path,
+    indexed_ref,
+    write_index,
 )
 from mailseal.config.tables.source import SourceEntry, logical_lines, read_lines
 
@@ -161,13 +159,11 @@ def build_alias_index(ref: TableRef | str, warn: Callable[[ConfigWarning], None]
 
     Raises ``TableError`` (``open FILE: ...``) when the source cannot be read.
     """
-    ref = _indexed_ref(ref)
+    ref = indexed_ref(ref)
     diagnostics = Diagnostics()
     entries = parse_aliases(read_lines(ref.name), ref.name, diagnostics)
     for warning in diagnostics.warnings:
         warn(warning)
     # Sendmail compatibility: "@: @" says the database is complete (postalias.c).
     entries.setdefault("@", SourceEntry("@", "@", Location(ref.name, 0)))
-    target = index_path(ref)
-    _write_atomically(target, ref.type, entries.values(), _index_mode(ref.name))
-    return target
+    return write_index(ref, entries.values())

@@ -53,7 +53,9 @@ __all__ = [
     "build_index",
     "delete_key",
     "index_path",
+    "indexed_ref",
     "open_indexed",
+    "write_index",
 ]
 
 # Table type -> suffix of the index file (postmap(1) "file_type").
@@ -111,7 +113,7 @@ def index_path(ref: TableRef) -> str:
     return ref.name + INDEX_SUFFIXES[ref.type]
 
 
-def _indexed_ref(ref: TableRef | str) -> TableRef:
+def indexed_ref(ref: TableRef | str) -> TableRef:
     """Parse ``ref`` and check that its type is one with an index file."""
     ref = table_ref(ref)
     if ref.type not in TABLE_TYPES:
@@ -138,13 +140,21 @@ def build_index(
     ``warn`` receives each warning about the source (duplicate keys, lines
     without a value); with ``strict`` the skipped lines raise ``TableError``.
     """
-    ref = _indexed_ref(ref)
+    ref = indexed_ref(ref)
     diagnostics = Diagnostics(strict=strict)
     entries = parse_source(ref.name, diagnostics)
     for warning in diagnostics.warnings:
         warn(warning)
+    return write_index(ref, entries.values())
+
+
+def write_index(ref: TableRef, entries: Iterable[SourceEntry]) -> str:
+    """Replace the index of ``ref`` (an indexed type, see :func:`indexed_ref`) atomically.
+
+    The index gets the source file's read permissions; returns the index's path.
+    """
     target = index_path(ref)
-    _write_atomically(target, ref.type, entries.values(), _index_mode(ref.name))
+    _write_atomically(target, ref.type, entries, _index_mode(ref.name))
     return target
 
 
@@ -244,7 +254,7 @@ def _warn_if_stale(ref: TableRef, path: str, diagnostics: Diagnostics) -> None:
 
 def delete_key(ref: TableRef | str, key: str) -> bool:
     """Remove ``key`` from the index of ``ref`` (``postmap -d``); True when it was there."""
-    ref = _indexed_ref(ref)
+    ref = indexed_ref(ref)
     connection = _connect(index_path(ref), read_only=False)
     try:
         with connection:
