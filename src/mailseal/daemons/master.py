@@ -390,6 +390,8 @@ class Master:
             self._shared.stop()
         if self._pool is not None:
             await self._pool.stop(_STOP_GRACE)
+        if self._shared is not None and self._shared.writer.messages:
+            self.log.info(self.log.program("smtpd"), self.number, self._shared.writer.summary())
         left = 0
         for listener in listeners:
             left += await listener.wait_sessions(_STOP_GRACE)

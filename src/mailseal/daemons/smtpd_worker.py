@@ -75,6 +75,7 @@ class Worker:
         self._sessions: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._mode: MessageKind | None = None
+        self._syslog_name = base.syslog_name
 
     def _warner(self, config: Config) -> Callable[[str], None]:
         """Run-time warnings of a service (the SASL backend's); startup ones are the master's."""
@@ -105,6 +106,8 @@ class Worker:
         self._send(encode(MessageKind.READY))
         await self._done.wait()
         await self._finish()
+        if self.shared.writer.messages:
+            self.log.info(f"{self._syslog_name}/smtpd", os.getpid(), self.shared.writer.summary())
         self.log.close()
         return 0
 
@@ -160,8 +163,11 @@ class Worker:
             self.shared.stop()
             if self._sessions:
                 await asyncio.wait(set(self._sessions), timeout=STOP_GRACE)
-            for task in list(self._sessions):
+            cut = list(self._sessions)
+            for task in cut:
                 task.cancel()
+            if cut:  # let their finally blocks run (service.leave, closing the socket)
+                await asyncio.wait(cut, timeout=1.0)
         for service in self._services.values():
             service.retire()
 

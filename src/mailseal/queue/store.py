@@ -24,7 +24,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from mailseal.queue.envelope import Envelope
-from mailseal.queue.fsio import fsync_directory, write_all
+from mailseal.queue.fsio import (
+    can_sync_filesystem,
+    fsync_directory,
+    sync_filesystem,
+    write_all,
+)
 from mailseal.queue.ids import is_queue_id, new_queue_id, sort_oldest_first
 from mailseal.queue.qfile import (
     HEAD_MAX,
@@ -178,10 +183,14 @@ class QueueStore:
         """
         written: list[tuple[str, Path]] = []
         published: list[str] = []
+        # Several files: write them all, then one syncfs(2) for the lot (group commit).
+        group = self._fsync and len(items) > 1 and can_sync_filesystem()
         try:
             preferred = list(queue_ids) if queue_ids is not None else [None] * len(items)
             for (envelope, content), wanted in zip(items, preferred, strict=True):
-                written.append(self._write_temp(envelope, content, wanted))
+                written.append(self._write_temp(envelope, content, wanted, sync=not group))
+            if group:
+                sync_filesystem(self._dir / QueueName.INCOMING)
             for queue_id, temp in written:
                 published.append(self._publish(queue_id, temp))
             self._sync_dir(self._dir / QueueName.INCOMING)
@@ -191,7 +200,7 @@ class QueueStore:
         return published
 
     def _write_temp(
-        self, envelope: Envelope, content: bytes, wanted: str | None = None
+        self, envelope: Envelope, content: bytes, wanted: str | None = None, *, sync: bool = True
     ) -> tuple[str, Path]:
         head = encode_head(envelope, content)
         tail = encode_tail(head, content)
@@ -207,7 +216,7 @@ class QueueStore:
             try:
                 try:
                     write_all(fd, (head, content, tail))
-                    if self._fsync:
+                    if self._fsync and sync:
                         os.fsync(fd)
                 finally:
                     os.close(fd)

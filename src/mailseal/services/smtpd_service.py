@@ -18,6 +18,7 @@ from mailseal.queue.store import QueueStore
 from mailseal.services.addresses import Addressing
 from mailseal.services.anvil import RateCounter
 from mailseal.services.networks import NetworkList
+from mailseal.services.queue_writer import QueueWriter
 from mailseal.services.recipients import Recipients
 from mailseal.services.restrictions import Restrictions
 from mailseal.services.smtpd_auth import SaslService
@@ -107,6 +108,10 @@ class SmtpdShared:
     sessions: set[Connection] = field(default_factory=set)
     per_client: dict[str, int] = field(default_factory=dict)  # live sessions by address
     stopping: bool = False
+    writer: QueueWriter = field(init=False)  # group commit of the queue files
+
+    def __post_init__(self) -> None:
+        self.writer = QueueWriter(self.store)
 
     def stop(self) -> None:
         """Server shutdown: idle sessions get 421 now, busy ones after their message."""

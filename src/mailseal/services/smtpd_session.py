@@ -411,11 +411,8 @@ class _Session:
         queued_envelope, data = queue_entry(
             self.service, client, self.tls, envelope, content, queue_id=queue_id, now=time.time()
         )
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                None, self.shared.store.enqueue, queued_envelope, data, queue_id
-            )
+            await self.shared.writer.enqueue(queued_envelope, data, queue_id)
         except OSError as error:
             self.warning(f"{queue_id}: queue file write error: {error}")
             self.queue_id = None

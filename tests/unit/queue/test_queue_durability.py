@@ -80,11 +80,39 @@ def test_enqueue_syncs_file_then_directory_after_rename(
     assert dir_sync.snapshot == [queue_id]
 
 
-def test_enqueue_many_is_one_directory_sync(store: QueueStore, record_fsyncs: Recorder) -> None:
+def test_enqueue_many_is_one_filesystem_sync_then_one_directory_sync(
+    store: QueueStore, record_fsyncs: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: the files' data in one syncfs before any name is published."""
+    import mailseal.queue.store as store_module
+
     calls = record_fsyncs(_listing)
+    real_syncfs = getattr(store_module, "sync_filesystem")  # noqa: B009 - patched below
+
+    def syncfs(path: Path) -> None:
+        calls.append(Sync(Path(path), True, ("syncfs", _listing(Path(path)))))
+        real_syncfs(path)
+
+    monkeypatch.setattr(store_module, "sync_filesystem", syncfs)
     ids = store.enqueue_many([(_envelope(), b"%d\r\n" % i) for i in range(4)])
-    assert [call.is_dir for call in calls] == [False] * 4 + [True]
+    assert [call.is_dir for call in calls] == [True, True]
+    snapshot = calls[0].snapshot
+    assert isinstance(snapshot, tuple)
+    kind, before = snapshot
+    assert kind == "syncfs"
+    # All four written, none named yet: only temporary files when the data is synced.
+    assert len(before) == 4
+    assert all(name.startswith("tmp-") for name in before)
     assert calls[-1].snapshot == sorted(ids)
+
+
+def test_enqueue_many_of_one_message_fsyncs_the_file(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    calls = record_fsyncs(_listing)
+    ids = store.enqueue_many([(_envelope(), b"one\r\n")])
+    assert [call.is_dir for call in calls] == [False, True]
+    assert calls[-1].snapshot == ids
 
 
 def test_move_syncs_both_directories_after_rename(

@@ -1,0 +1,76 @@
+"""Group commit (services/queue_writer.py, QueueStore.enqueue_many with syncfs)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.queue.fsio import can_sync_filesystem, sync_filesystem
+from mailseal.queue.ids import new_queue_id
+from mailseal.queue.store import QueueName, QueueStore
+from mailseal.services.queue_writer import QueueWriter
+
+
+def _envelope(n: int) -> Envelope:
+    rcpt = Recipient(f"r{n}@example.test", f"r{n}@example.test")
+    return Envelope(sender=f"s{n}@example.net", recipients=(rcpt,), arrival_time=1.0)
+
+
+def test_concurrent_messages_share_syncs_and_all_land(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "q")
+    store.create()
+    writer = QueueWriter(store)
+
+    async def burst() -> list[str]:
+        return await asyncio.gather(
+            *(
+                writer.enqueue(_envelope(n), b"Subject: %d\r\n\r\nhi\r\n" % n, new_queue_id())
+                for n in range(40)
+            )
+        )
+
+    ids = asyncio.run(burst())
+    assert len(set(ids)) == 40
+    assert sorted(store.list(QueueName.INCOMING)) == sorted(ids)
+    for n, queue_id in enumerate(ids):
+        message = store.read(queue_id, QueueName.INCOMING)
+        assert message.envelope.sender == f"s{n}@example.net"
+        assert message.content == b"Subject: %d\r\n\r\nhi\r\n" % n
+    assert writer.messages == 40
+    # The first batch holds the first message; the others piled up meanwhile.
+    assert writer.batches < writer.messages
+    assert writer.summary() == f"queue writes: 40 messages in {writer.batches} syncs"
+
+
+def test_a_failed_batch_fails_every_message_in_it_and_leaves_nothing(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "q")  # never created: every write fails
+
+    async def burst() -> list[str | BaseException]:
+        return await asyncio.gather(
+            *(writer.enqueue(_envelope(n), b"x\r\n", new_queue_id()) for n in range(5)),
+            return_exceptions=True,
+        )
+
+    writer = QueueWriter(store)
+    results = asyncio.run(burst())
+    assert all(isinstance(r, OSError) for r in results)
+    assert writer.messages == 0
+    assert not (tmp_path / "q").exists()
+
+
+def test_enqueue_many_uses_one_filesystem_sync(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "q")
+    store.create()
+    ids = store.enqueue_many([(_envelope(n), b"body\r\n") for n in range(3)])
+    assert [store.read(i, QueueName.INCOMING).content for i in ids] == [b"body\r\n"] * 3
+    assert not [p for p in (tmp_path / "q" / "incoming").iterdir() if p.name.startswith("tmp-")]
+
+
+@pytest.mark.skipif(not can_sync_filesystem(), reason="syncfs(2) is Linux's")
+def test_sync_filesystem_reports_a_missing_directory(tmp_path: Path) -> None:
+    sync_filesystem(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        sync_filesystem(tmp_path / "absent")
