@@ -302,10 +302,18 @@ class QueueStore:
         src: QueueName,
         reasons: Mapping[int, str],
         next_attempt: float,
+        *,
+        done: Collection[int] = (),
     ) -> None:
-        """Keep the deferral reasons, set the next attempt time, and move to deferred/."""
-        records = b"".join(reason_record(i, text) for i, text in sorted(reasons.items()))
-        self._append(self.path(queue_id, src), records, reasons.keys(), mtime=next_attempt)
+        """Mark ``done`` finished, keep the reasons, set the next attempt, move to deferred/.
+
+        One append and one fsync for all of it.
+        """
+        records = b"".join(done_record(i) for i in sorted(done)) + b"".join(
+            reason_record(i, text) for i, text in sorted(reasons.items())
+        )
+        indices = [*done, *reasons.keys()]
+        self._append(self.path(queue_id, src), records, indices, mtime=next_attempt)
         if src is not QueueName.DEFERRED:
             self.move(queue_id, src, QueueName.DEFERRED)
 
@@ -352,20 +360,30 @@ class QueueStore:
 
     # -- moving and removing ----------------------------------------------------------
 
-    def move(self, queue_id: str, src: QueueName, dst: QueueName) -> None:
-        """Move a file between queues; durable when this returns."""
+    def move(self, queue_id: str, src: QueueName, dst: QueueName, *, durable: bool = True) -> None:
+        """Move a file between queues; durable when this returns, unless ``durable=False``.
+
+        The queue manager's own moves (to active/) need not be: a rename lost in a
+        crash leaves the file where it was, and recovery delivers it from there.
+        """
         self.path(queue_id, src).rename(self.path(queue_id, dst))
-        self._sync_dir(self._dir / dst)
-        self._sync_dir(self._dir / src)
+        if durable:
+            self._sync_dir(self._dir / dst)
+            self._sync_dir(self._dir / src)
 
     def quarantine(self, queue_id: str, queue: QueueName) -> None:
         """Move a file to corrupt/, where nothing reads it (Postfix's corrupt queue)."""
         self.move(queue_id, queue, QueueName.CORRUPT)
 
-    def remove(self, queue_id: str, queue: QueueName) -> None:
-        """Delete a finished message; durable when this returns."""
+    def remove(self, queue_id: str, queue: QueueName, *, durable: bool = True) -> None:
+        """Delete a finished message; durable when this returns, unless ``durable=False``.
+
+        After a delivery the removal need not be durable (Postfix does not sync it
+        either): a crash can only bring the file back, delivered twice, never lost.
+        """
         self.path(queue_id, queue).unlink()
-        self._sync_dir(self._dir / queue)
+        if durable:
+            self._sync_dir(self._dir / queue)
 
     def _sync_dir(self, directory: Path) -> None:
         if self._fsync:

@@ -5,14 +5,15 @@ in, and smtp(8) (:mod:`mailseal.delivery.smtp`) for the ``smtp`` and ``relay``
 transports. A message enters ``active/`` (from ``incoming/`` when smtpd announces it,
 or at start-up, or when its ``deferred/`` retry time has come), each
 recipient not yet marked done is expanded (virtual_alias_maps, alias_maps,
-transport) and delivered; a delivered or bounced recipient is marked done in
-the queue file (fsynced) before the next one, so a crash never delivers it
-twice. Then the file is removed, or deferred with Postfix's back-off: the
+transport) and delivered. Then the file is removed, or deferred with its
+finished recipients marked done (one append, one fsync) and Postfix's back-off: the
 time since arrival, clamped to [minimal_backoff_time, maximal_backoff_time]
 (qmgr_active.c), until ``maximal_queue_lifetime``; then the sender gets a
 bounce for what is still undelivered (:mod:`mailseal.services.notices`), as
 for every permanent failure, and a delay warning once ``delay_warning_time``
-has passed.
+has passed. Durability follows Postfix: every delivery is durable before the file
+changes, the moves to active/ and the final removal are not synced (a crash can bring
+a file back and deliver a recipient twice, never lose one).
 
 Recipients for the smtp client are grouped per (transport, next hop), at most
 ``smtp_destination_recipient_limit`` per delivery, and no more than
@@ -207,7 +208,7 @@ class QueueManager:
     def process(self, queue_id: str, queue: QueueName) -> None:
         """Deliver every pending recipient of one queue file, then remove or defer it."""
         if queue is not QueueName.ACTIVE:
-            self.store.move(queue_id, queue, QueueName.ACTIVE)
+            self.store.move(queue_id, queue, QueueName.ACTIVE, durable=False)
         active_arrival = time.time()
         try:
             message = self.store.read(queue_id, QueueName.ACTIVE)
@@ -238,19 +239,29 @@ class QueueManager:
         if remote:
             self._deliver_remote(message, remote, active_arrival, results)
         deferred: dict[int, Outcome] = {}
+        finished: list[int] = []
         bounced: list[Failure] = []
         for index, outcomes in results.items():
             recipient = envelope.recipients[index]
             if all(o.final for o in outcomes):
-                self.store.mark_done(queue_id, QueueName.ACTIVE, index)
+                finished.append(index)
             else:
                 deferred[index] = next(o for o in outcomes if not o.final)
             bounced += [Failure(recipient, o) for o in outcomes if o.status == "bounced"]
         if bounced:
             self._notify(message, bounced, "failure")
-        self._finish(message, deferred)
+        self._finish(message, deferred, finished)
 
-    def _finish(self, message: QueuedMessage, deferred: dict[int, Outcome]) -> None:
+    def _finish(
+        self, message: QueuedMessage, deferred: dict[int, Outcome], finished: list[int]
+    ) -> None:
+        """Remove the file, or defer it with its finished recipients marked done.
+
+        The done marks are written only when the file stays (with the deferral, one
+        append and one fsync): a file that goes needs none. Deliveries themselves
+        (Maildir, smtp) are durable before this runs, so a crash in between can
+        deliver a recipient twice, never lose one.
+        """
         queue_id = message.queue_id
         envelope = message.envelope
         now = time.time()
@@ -261,7 +272,7 @@ class QueueManager:
             self._notify(message, expired, "failure")
             deferred = {}
         if not deferred:
-            self.store.remove(queue_id, QueueName.ACTIVE)
+            self.store.remove(queue_id, QueueName.ACTIVE, durable=False)
             self.log.info(self.program, self.number, fmt.queue_removed(queue_id))
             return
         warn_after = self.config.delay_warning_time
@@ -276,7 +287,7 @@ class QueueManager:
             float(self.config.maximal_backoff_time),
         )
         reasons = {i: o.reason for i, o in deferred.items()}
-        self.store.defer(queue_id, QueueName.ACTIVE, reasons, now + delay)
+        self.store.defer(queue_id, QueueName.ACTIVE, reasons, now + delay, done=finished)
 
     def _notify(self, message: QueuedMessage, failures: list[Failure], kind: NoticeKind) -> None:
         """Queue a bounce or delay notice and hand it to delivery (worker thread)."""

@@ -169,3 +169,30 @@ def test_fsync_false_syncs_nothing(tmp_path: Path, record_fsyncs: Recorder) -> N
     store.mark_done(queue_id, QueueName.INCOMING, 0)
     store.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE)
     assert calls == []
+
+
+def test_defer_marks_done_and_keeps_reasons_in_one_synced_append(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    rcpts = tuple(Recipient(f"r{i}@example.net", f"r{i}@example.net") for i in range(3))
+    queue_id = store.enqueue(Envelope("s@example.org", rcpts, time.time()), b"data\r\n")
+    store.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE, durable=False)
+    calls = record_fsyncs(_listing)
+    store.defer(queue_id, QueueName.ACTIVE, {1: "try later"}, time.time() + 60, done=[0, 2])
+    files = [call for call in calls if not call.is_dir]
+    assert len(files) == 1  # the file once, then the two directories of the move
+    message = store.read(queue_id, QueueName.DEFERRED)
+    assert message.done == frozenset({0, 2})
+    assert dict(message.defer_reasons) == {1: "try later"}
+    assert message.pending == (1,)
+
+
+def test_undurable_moves_and_removals_sync_nothing(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    queue_id = store.enqueue(_envelope(), b"data\r\n")
+    calls = record_fsyncs(_listing)
+    store.move(queue_id, QueueName.INCOMING, QueueName.ACTIVE, durable=False)
+    store.remove(queue_id, QueueName.ACTIVE, durable=False)
+    assert calls == []
+    assert store.list(QueueName.ACTIVE) == []
