@@ -192,7 +192,7 @@ def _write_tmp(
 def _link_new(
     tmp_fd: int, new_fd: int, maildir: Path, name: str, *, hostname: str, size: int
 ) -> str:
-    """Link the tmp/ file into new/, drop the tmp/ name, fsync both; return the new name."""
+    """Link the tmp/ file into new/ (synced), drop the tmp/ name; return the new name."""
     final = name
     try:
         for _ in range(_NAME_ATTEMPTS):
@@ -208,7 +208,8 @@ def _link_new(
     except OSError as exc:
         raise _error(f"link to {maildir / 'new' / final}", exc, "4.2.0") from None
     finally:
+        # The tmp/ name goes unsynced: a crash can only leave a stale file in tmp/,
+        # which Maildir readers never look at (and cleaners remove), never lose mail.
         with contextlib.suppress(OSError):
             os.unlink(name, dir_fd=tmp_fd)
-            os.fsync(tmp_fd)
     return final
