@@ -39,6 +39,7 @@ from mailseal.queue.store import QueueStore
 from mailseal.services.anvil import RateCounter
 from mailseal.services.smtpd_service import SmtpdService, SmtpdShared
 from mailseal.services.smtpd_session import run_session
+from mailseal.tls.tickets import TICKET_KEYS_LENGTH, share_ticket_keys
 
 __all__ = ["STOP_GRACE", "Worker", "main"]
 
@@ -55,6 +56,7 @@ class Worker:
         events: socket.socket,
         *,
         forward_log: bool,
+        ticket_keys: bytes = b"",
     ) -> None:
         base = loaded.base
         self._events = events
@@ -72,6 +74,8 @@ class Worker:
             numbers=session_numbers(),
             rates=RateCounter(float(base.anvil_rate_time_unit)),
         )
+        if ticket_keys:
+            self._share_ticket_keys(ticket_keys)
         self._sessions: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._mode: MessageKind | None = None
@@ -81,6 +85,20 @@ class Worker:
         """Run-time warnings of a service (the SASL backend's); startup ones are the master's."""
         program = f"{config.syslog_name}/smtpd"
         return lambda text: self.log.warning(program, os.getpid(), text)
+
+    def _share_ticket_keys(self, keys: bytes) -> None:
+        """Every worker encrypts tickets with the master's keys: resumption anywhere."""
+        for service in self._services.values():
+            context = service.tls.context
+            if context is None:
+                continue
+            problem = share_ticket_keys(context, keys)
+            if problem is not None:
+                self.log.warning(
+                    service.program,
+                    os.getpid(),
+                    f"TLS session tickets work within one smtpd process only: {problem}",
+                )
 
     # -- to the master -----------------------------------------------------------------
 
@@ -180,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory, hostname, conn_fd, event_fd, log_mode = args
     connections = socket.socket(fileno=int(conn_fd))
     events = socket.socket(fileno=int(event_fd))
+    ticket_keys = sys.stdin.buffer.read(TICKET_KEYS_LENGTH)  # the master writes them first
     try:
         loaded = load_config(directory, hostname)
     except (ConfigError, OSError) as error:
@@ -187,7 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     async def run() -> int:
-        worker = Worker(loaded, connections, events, forward_log=log_mode == "forward")
+        worker = Worker(
+            loaded,
+            connections,
+            events,
+            forward_log=log_mode == "forward",
+            ticket_keys=ticket_keys if len(ticket_keys) == TICKET_KEYS_LENGTH else b"",
+        )
         return await worker.run()
 
     return asyncio.run(run())

@@ -38,6 +38,7 @@ from mailseal.net.handoff import (
     pass_connection,
     read_messages,
 )
+from mailseal.tls.tickets import new_ticket_keys
 
 __all__ = ["WorkerPool", "worker_count"]
 
@@ -90,6 +91,7 @@ class WorkerPool:
         self._old: list[_Worker] = []
         self._turn = itertools.count()
         self._stopping = False
+        self._ticket_keys = new_ticket_keys()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -153,11 +155,18 @@ class WorkerPool:
                 str(worker_events.fileno()),
                 log_mode,
                 pass_fds=(worker_conn.fileno(), worker_events.fileno()),
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE,
             )
         finally:
             worker_conn.close()
             worker_events.close()
+        # The TLS session-ticket keys, shared so a client resumes in any worker
+        # (tlsmgr's job in Postfix); a pipe, because argv and environ are visible.
+        assert process.stdin is not None
+        process.stdin.write(self._ticket_keys)
+        with contextlib.suppress(ConnectionError):
+            await process.stdin.drain()
+        process.stdin.close()
         master_conn.setblocking(False)
         ready = asyncio.get_running_loop().create_future()
         worker = _Worker(process, master_conn, master_events, ready)

@@ -263,3 +263,31 @@ def test_log_lines_of_workers_reach_the_masters_metrics_and_json_log(servers: Se
     ]
     assert len([r for r in records if r["program"] == "mailseal/smtpd"]) == len(text_smtpd)
     assert len(smtpd_pids) == 4  # one session number each, from both workers
+
+
+def test_a_tls_session_resumes_in_either_worker(servers: Servers) -> None:
+    """The master's ticket keys are every worker's (Postfix's tlsmgr does this)."""
+    import ssl
+
+    instance, workers = _start(servers)
+    port = instance.ports.smtp
+    context = client_context()
+    session: ssl.SSLSession | None = None
+    holders: list[int] = []
+    reused: list[bool] = []
+    for _ in range(4):  # round-robin: the connections alternate between the workers
+        smtp = _greeted(port)
+        try:
+            holders.append(_holder(smtp, port, workers))
+            smtp.command("EHLO client.example.net")
+            assert smtp.command("STARTTLS").code == 220
+            tls = context.wrap_socket(smtp.sock, server_hostname=None, session=session)
+            smtp.sock = tls
+            assert smtp.command("EHLO client.example.net").code == 250  # ticket arrived
+            reused.append(bool(tls.session_reused))
+            session = tls.session
+            assert smtp.command("QUIT").code == 221
+        finally:
+            smtp.close()
+    assert set(holders) == set(workers)
+    assert reused == [False, True, True, True]
