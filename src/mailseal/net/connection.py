@@ -133,11 +133,18 @@ class Connection(asyncio.Protocol):
         if not self._buffer and not self._eof:
             if self._interrupted:
                 raise InterruptedRead
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            # A timer on the future, not asyncio.wait_for: this runs for every
+            # command of every session, and wait_for's extra future and callbacks
+            # showed in the profile (docs/performance.md).
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
             try:
-                await asyncio.wait_for(self._waiter, timeout)
+                await waiter
             finally:
                 self._waiter = None
+                if timer is not None:
+                    timer.cancel()
             if self._interrupted and not self._buffer and not self._eof:
                 raise InterruptedRead
         return self.take_buffered()
@@ -151,6 +158,11 @@ class Connection(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             raise ConnectionLostError("connection closed")
         self._transport.write(data)
+
+    @property
+    def write_blocked(self) -> bool:
+        """The transport asked us to stop writing (its buffer is over the high-water mark)."""
+        return self._writable is not None
 
     async def drain(self) -> None:
         if self._writable is not None:
@@ -205,3 +217,9 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, ssl.SSLError):
         return error.reason or error.strerror or str(error)
     return str(error) or type(error).__name__
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    """A read's deadline passed: wake it with TimeoutError (what wait_for raised)."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

@@ -229,7 +229,8 @@ class _Session:
             await asyncio.sleep(limits.error_sleep_time)  # Postfix's tarpit
         try:
             self.conn.write(data)
-            await asyncio.wait_for(self.conn.drain(), limits.timeout)
+            if self.conn.write_blocked:  # rare: a client that does not read its replies
+                await asyncio.wait_for(self.conn.drain(), limits.timeout)
         except (ConnectionLostError, TimeoutError):
             # A client that hangs up right after QUIT, not waiting for the 221,
             # did nothing wrong; Postfix logs nothing, and fail2ban's ddos and
