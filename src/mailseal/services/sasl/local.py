@@ -14,12 +14,23 @@ never on the event loop, and two limits keep a login flood from starving everyon
 
 An unknown user costs the same work as a wrong password (a check against a dummy hash),
 so the timing does not tell which user names exist.
+
+Successful checks are remembered for a short time (Dovecot's auth cache does the same),
+so a mail client that logs in for every message pays the slow hash once per
+:data:`CACHE_TTL`: the cache keeps an HMAC of user and password under a per-process
+key (never the password), with the stored hash it was checked against, so a password
+changed in the file stops matching at once. Failures are never cached: every wrong
+guess costs a full check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,7 +55,10 @@ from mailseal.smtp.sasl.steps import (
     VerifyPassword,
 )
 
-__all__ = ["FAILURE_REASON", "LocalBackend"]
+__all__ = ["CACHE_SIZE", "CACHE_TTL", "FAILURE_REASON", "LocalBackend"]
+
+CACHE_TTL = 300.0  # seconds a verified password is trusted without a new check
+CACHE_SIZE = 1000  # users remembered at most; the oldest entry goes first
 
 # What Cyrus SASL says for a wrong password; Postfix puts it after "authentication failed: ".
 FAILURE_REASON = "authentication failure"
@@ -78,7 +92,12 @@ class LocalBackend:
     """``SaslBackend`` over a passwd-file (see the module docstring)."""
 
     def __init__(
-        self, path: str, *, concurrency: int = 2, warn: Callable[[str], None] | None = None
+        self,
+        path: str,
+        *,
+        concurrency: int = 2,
+        warn: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._warn = warn or (lambda message: None)
         self._store = PasswdStore(path, on_error=lambda error: self._warn(str(error)))
@@ -86,6 +105,11 @@ class LocalBackend:
         # Keeps SCRAM's made-up salt for an unknown user the same in every session.
         self._secret = secrets.token_bytes(32)
         self._dummy: str | None = None
+        self._clock = clock
+        self._cache_key = secrets.token_bytes(32)
+        self._cache: dict[bytes, tuple[str, float]] = {}  # digest -> (stored hash, expiry)
+        self._cache_lock = threading.Lock()  # checks store from worker threads
+        self.cache_hits = 0
 
     async def mechanisms(self) -> tuple[str, ...]:
         return SERVER_MECHANISMS
@@ -117,7 +141,39 @@ class LocalBackend:
         except UnsupportedHash as error:
             self._warn(f"{self._store.path}: user {user}: {error}")
             return Rejected(FAILURE_REASON, user)
-        return Accepted(entry.user) if ok else Rejected(FAILURE_REASON, user)
+        if not ok:
+            return Rejected(FAILURE_REASON, user)
+        self._remember(user, password, entry.password)
+        return Accepted(entry.user)
+
+    # -- the cache of verified passwords ----------------------------------------------
+
+    def _digest(self, user: str, password: str) -> bytes:
+        text = f"{user}\0{password}".encode("utf-8", "surrogateescape")
+        return hmac.new(self._cache_key, text, hashlib.sha256).digest()
+
+    def _remember(self, user: str, password: str, stored: str) -> None:
+        with self._cache_lock:
+            self._cache[self._digest(user, password)] = (stored, self._clock() + CACHE_TTL)
+            while len(self._cache) > CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
+
+    def cached(self, user: str, password: str) -> SaslResult | None:
+        """Accepted without a new check when this password was verified lately, else None."""
+        with self._cache_lock:
+            remembered = self._cache.get(self._digest(user, password))
+        if remembered is None or remembered[1] < self._clock():
+            return None
+        try:
+            entry = self.entry(user)  # a stat(); the file is re-read only when it changed
+        except PasswdFileError:
+            return None
+        # The hash it was checked against must still be the user's: a changed
+        # password (mailseal passwd) or a removed user is checked afresh.
+        if entry is None or not hmac.compare_digest(entry.password, remembered[0]):
+            return None
+        self.cache_hits += 1
+        return Accepted(entry.user)
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:
@@ -158,6 +214,9 @@ class _LocalExchange:
                 return Continue(data)
             case VerifyPassword(username=user, password=password):
                 backend = self._backend
+                remembered = backend.cached(user, password)
+                if remembered is not None:
+                    return remembered
                 return await backend.gated(
                     self._client, lambda: backend.check_password(user, password)
                 )
