@@ -18,14 +18,14 @@ and ``-q`` use. Reads: queue_directory.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
-import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mailseal.cli import context
 from mailseal.config.model import Config
+from mailseal.services.hostnames import is_valid_hostaddr, is_valid_hostname
 from mailseal.services.queue_admin_client import ControlError, QueueClient
 from mailseal.services.showq import format_json, format_mailq
 
@@ -38,7 +38,6 @@ EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 _USAGE = "usage: postqueue -f | postqueue -j | postqueue -p | postqueue -s site"
 _SERVICE = "mailseal control"
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,18 +84,7 @@ def print_queue(config_dir: str) -> int:
 
 def flush_queue(config_dir: str) -> int:
     """Do what ``postqueue -f`` does; the exit status."""
-    config = _config(config_dir)
-    status = _queue_directory_status(config)
-    if status:
-        return status
-    client = QueueClient(config)
-    try:
-        flushed = client.flush()
-    except ControlError as error:
-        return _fatal(EX_SOFTWARE, str(error))
-    if not flushed:
-        return _fatal(EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down")
-    return 0
+    return _flush(_config(config_dir), QueueClient.flush)
 
 
 def flush_site(config_dir: str, site: str) -> int:
@@ -105,11 +93,16 @@ def flush_site(config_dir: str, site: str) -> int:
     if not is_valid_site(site):
         shown = site[:100] + ("..." if len(site) > 100 else "")
         return _fatal(EX_USAGE, f'Cannot flush mail queue - invalid destination: "{shown}"')
+    return _flush(config, lambda client: client.flush_site(site))
+
+
+def _flush(config: Config, ask: Callable[[QueueClient], bool]) -> int:
+    """Ask the running server to flush; Postfix's errors when it cannot."""
     status = _queue_directory_status(config)
     if status:
         return status
     try:
-        flushed = QueueClient(config).flush_site(site)
+        flushed = ask(QueueClient(config))
     except ControlError as error:
         return _fatal(EX_SOFTWARE, str(error))
     if not flushed:
@@ -120,19 +113,8 @@ def flush_site(config_dir: str, site: str) -> int:
 def is_valid_site(site: str) -> bool:
     """A host name, an address, or ``[address]`` (postqueue's valid_hostname/valid_hostaddr)."""
     if site.startswith("[") and site.endswith("]"):
-        return _is_address(site[1:-1])
-    if _is_address(site):
-        return True
-    labels = site.split(".")
-    return len(site) <= 255 and all(_LABEL.fullmatch(label) for label in labels)
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.removeprefix("IPv6:"))
-    except ValueError:
-        return False
-    return True
+        return is_valid_hostaddr(site[1:-1].removeprefix("IPv6:"))
+    return is_valid_hostaddr(site.removeprefix("IPv6:")) or is_valid_hostname(site)
 
 
 def _config(config_dir: str) -> Config:

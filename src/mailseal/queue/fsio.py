@@ -12,7 +12,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["can_sync_filesystem", "fsync_directory", "sync_filesystem", "write_all"]
+__all__ = [
+    "can_sync_filesystem",
+    "fsync_directory",
+    "sync_filesystem",
+    "write_all",
+    "write_new_file",
+]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)  # Linux 2.6.39+; errors reported since 5.8
@@ -28,6 +34,32 @@ def write_all(fd: int, chunks: Iterable[bytes]) -> int:
             view = view[written:]
             total += written
     return total
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def write_new_file(path: Path, chunks: Iterable[bytes], *, sync: bool) -> bool:
+    """Create ``path`` (0600, never an existing name or a symlink), write, fsync if asked.
+
+    False when the name exists (the caller picks another); on any other error the
+    half-written file is removed and the error raised.
+    """
+    try:
+        fd = os.open(path, _NEW_FILE, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        try:
+            write_all(fd, chunks)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def fsync_directory(path: Path | str, *, dir_fd: int | None = None) -> None:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailseal.queue.fsio import fsync_directory, write_all
+from mailseal.queue.fsio import fsync_directory, write_new_file
 from mailseal.queue.ids import is_queue_id, new_queue_id, sort_oldest_first
 
 __all__ = [
@@ -195,21 +195,12 @@ class Maildrop:
     def write(self, submission: Submission, content: bytes) -> str:
         """Store one message durably; return its file name. Raises OSError."""
         data = encode(submission, content)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         for _ in range(_NAME_ATTEMPTS):
             name = new_queue_id()
             temp = self.directory / f"{_TEMP_PREFIX}{name}"
-            try:
-                fd = os.open(temp, flags, 0o600)
-            except FileExistsError:
+            if not write_new_file(temp, (data,), sync=self._fsync):
                 continue
             try:
-                try:
-                    write_all(fd, (data,))
-                    if self._fsync:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
                 name = self._publish(temp, name)
             except BaseException:
                 temp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from mailseal.queue.fsio import (
     fsync_directory,
     sync_filesystem,
     write_all,
+    write_new_file,
 )
 from mailseal.queue.ids import is_queue_id, new_queue_id, sort_oldest_first
 from mailseal.queue.qfile import (
@@ -207,26 +208,12 @@ class QueueStore:
     ) -> tuple[str, Path]:
         head = encode_head(envelope, content)
         tail = encode_tail(head, content)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         for _ in range(_ID_ATTEMPTS):
             queue_id = self._unused_id(wanted)
             wanted = None
             temp = self._dir / QueueName.INCOMING / f"{TEMP_PREFIX}{queue_id}"
-            try:
-                fd = os.open(temp, flags, 0o600)
-            except FileExistsError:
-                continue
-            try:
-                try:
-                    write_all(fd, (head, content, tail))
-                    if self._fsync and sync:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            return queue_id, temp
+            if write_new_file(temp, (head, content, tail), sync=self._fsync and sync):
+                return queue_id, temp
         raise FileExistsError(f"no free queue file name in {temp.parent}")
 
     def _unused_id(self, wanted: str | None = None) -> str:
