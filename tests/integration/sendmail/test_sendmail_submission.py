@@ -7,6 +7,7 @@ bare names land in them); each test finds its message by a unique Subject.
 import os
 import pwd
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +128,10 @@ def test_notify_envid_and_body_reach_the_queue_file(running: MailsealProcess) ->
     line = running.wait_log(r"to=<someone@remote\.test>.*status=deferred", timeout=30)[0]
     queue_id = line.split(": ")[1]
     store = QueueStore(running.directory / "queue")
+    # The qmgr logs the deferral before it moves the file to deferred/: wait for the move.
+    deadline = time.monotonic() + 10
+    while queue_id not in store.list(QueueName.DEFERRED) and time.monotonic() < deadline:
+        time.sleep(0.05)
     envelope = store.read(queue_id, QueueName.DEFERRED).envelope
     assert [(r.address, r.notify) for r in envelope.recipients] == [
         ("someone@remote.test", "NEVER")
