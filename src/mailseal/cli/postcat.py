@@ -142,7 +142,7 @@ def _records(parsed: ParsedQueueFile) -> list[str]:
     size = len(parsed.content)
     # Postfix's size record: content size, content offset, recipients, qmgr options,
     # content length, SMTPUTF8 flag, each "%15ld".
-    offset = len(encode_head(env, parsed.content))
+    offset = len(encode_head(env, len(parsed.content)))
     numbers = (size, offset, len(env.recipients), 0, size, int(env.smtputf8))
     lines = ["message_size: " + " ".join(f"{n:15d}" for n in numbers)]
     lines.append(f"message_arrival_time: {asctime(env.arrival_time)}")

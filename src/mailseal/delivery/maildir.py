@@ -26,9 +26,11 @@ import errno
 import itertools
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailseal.queue.body import MessageBody
 from mailseal.queue.fsio import write_all
 
 __all__ = ["MaildirDelivery", "MaildirError", "deliver_to_maildir", "maildir_filename"]
@@ -84,17 +86,31 @@ def _error(what: str, exc: OSError, default: str) -> MaildirError:
     return MaildirError(f"{what}: {os.strerror(code)}", dsn.startswith("4"), dsn)
 
 
-def maildir_filename(hostname: str, size: int, now_ns: int | None = None) -> str:
-    """A unique Maildir++ file name for a message of ``size`` bytes."""
+def maildir_filename(hostname: str, size: int | None, now_ns: int | None = None) -> str:
+    """A unique Maildir++ file name for a message of ``size`` bytes (None: not known yet)."""
     ns = time.time_ns() if now_ns is None else now_ns
     sec, usec = divmod(ns // 1000, 1_000_000)
     host = hostname.translate(_HOST_ESCAPES)
-    return f"{sec}.M{usec}P{os.getpid()}Q{next(_deliveries)}.{host},S={size}"
+    name = f"{sec}.M{usec}P{os.getpid()}Q{next(_deliveries)}.{host}"
+    return name if size is None else f"{name},S={size}"
 
 
-def _to_lf(data: bytes) -> bytes:
-    data = data.replace(b"\r\n", b"\n")
-    return data if not data or data.endswith(b"\n") else data + b"\n"
+def _lf_pieces(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """CRLF -> LF over a stream of pieces, ending the last line; a CR split off waits."""
+    carry = b""
+    last = b""
+    for piece in pieces:
+        data = carry + piece if carry else piece
+        carry = b"\r" if data.endswith(b"\r") else b""
+        data = (data[:-1] if carry else data).replace(b"\r\n", b"\n")
+        if data:
+            last = data
+            yield data
+    if carry:
+        last = carry
+        yield carry
+    if last and not last.endswith(b"\n"):
+        yield b"\n"
 
 
 def _owner(uid: int | None, gid: int | None) -> tuple[int, int] | None:
@@ -133,15 +149,20 @@ def _check_owner(fds: list[int], maildir: Path, owner: tuple[int, int] | None) -
 
 def deliver_to_maildir(
     maildir: Path,
-    content: bytes,
+    content: bytes | MessageBody,
     *,
     prepend: bytes = b"",
     uid: int | None = None,
     gid: int | None = None,
     hostname: str,
 ) -> MaildirDelivery:
-    """Deliver ``prepend + content`` to ``maildir``; raise :class:`MaildirError` on failure."""
-    data = _to_lf(prepend + content)
+    """Deliver ``prepend + content`` to ``maildir``; raise :class:`MaildirError` on failure.
+
+    A queue file's body is copied a chunk at a time, so a large message never sits
+    in memory whole.
+    """
+    body = content.chunks() if isinstance(content, MessageBody) else (content,)
+    data = _lf_pieces(itertools.chain((prepend,), body))
     owner = _owner(uid, gid)
     maildir = Path(maildir)
     with contextlib.ExitStack() as fds:
@@ -156,17 +177,24 @@ def deliver_to_maildir(
             raise _error(f"create maildir file {maildir / 'tmp'}", exc, "4.2.0") from None
         _check_owner([root_fd, *dir_fds[:2]], maildir, owner)
         tmp_fd, new_fd = dir_fds[0], dir_fds[1]
-        name = _write_tmp(tmp_fd, maildir, data, owner, hostname)
-        final = _link_new(tmp_fd, new_fd, maildir, name, hostname=hostname, size=len(data))
-    return MaildirDelivery(maildir / "new" / final, len(data))
+        name, size = _write_tmp(tmp_fd, maildir, data, owner, hostname)
+        final = _link_new(tmp_fd, new_fd, maildir, name, hostname=hostname, size=size)
+    return MaildirDelivery(maildir / "new" / final, size)
 
 
 def _write_tmp(
-    tmp_fd: int, maildir: Path, data: bytes, owner: tuple[int, int] | None, hostname: str
-) -> str:
-    """Create, write and fsync the file in tmp/; return its name."""
+    tmp_fd: int,
+    maildir: Path,
+    data: Iterable[bytes],
+    owner: tuple[int, int] | None,
+    hostname: str,
+) -> tuple[str, int]:
+    """Create, write and fsync the file in tmp/; return its name and size.
+
+    The tmp/ name has no ``S=`` (the size is known once written); new/ gets it.
+    """
     for _ in range(_NAME_ATTEMPTS):
-        name = maildir_filename(hostname, len(data))
+        name = maildir_filename(hostname, None)
         try:
             fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=tmp_fd)
         except FileExistsError:
@@ -177,7 +205,7 @@ def _write_tmp(
             try:
                 if owner is not None:
                     os.fchown(fd, *owner)
-                write_all(fd, (data,))
+                size = write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -185,7 +213,7 @@ def _write_tmp(
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=tmp_fd)
             raise _error("error writing message", exc, "5.3.0") from None
-        return name
+        return name, size
     raise MaildirError(f"create maildir file {maildir / 'tmp'}: no unique file name", True)
 
 
@@ -193,7 +221,7 @@ def _link_new(
     tmp_fd: int, new_fd: int, maildir: Path, name: str, *, hostname: str, size: int
 ) -> str:
     """Link the tmp/ file into new/ (synced), drop the tmp/ name; return the new name."""
-    final = name
+    final = f"{name},S={size}"
     try:
         for _ in range(_NAME_ATTEMPTS):
             try:

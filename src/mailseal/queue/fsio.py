@@ -11,8 +11,10 @@ import ctypes
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 __all__ = [
+    "FileSource",
     "can_sync_filesystem",
     "fsync_directory",
     "sync_filesystem",
@@ -39,7 +41,13 @@ def write_all(fd: int, chunks: Iterable[bytes]) -> int:
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
-def write_new_file(path: Path, chunks: Iterable[bytes], *, sync: bool) -> bool:
+class FileSource(Protocol):
+    """Content that writes itself to a file descriptor (a spool copied by the kernel)."""
+
+    def copy_to(self, fd: int) -> None: ...
+
+
+def write_new_file(path: Path, chunks: Iterable[bytes | FileSource], *, sync: bool) -> bool:
     """Create ``path`` (0600, never an existing name or a symlink), write, fsync if asked.
 
     False when the name exists (the caller picks another); on any other error the
@@ -51,7 +59,11 @@ def write_new_file(path: Path, chunks: Iterable[bytes], *, sync: bool) -> bool:
         return False
     try:
         try:
-            write_all(fd, chunks)
+            for chunk in chunks:
+                if isinstance(chunk, bytes | bytearray | memoryview):
+                    write_all(fd, (chunk,))
+                else:
+                    chunk.copy_to(fd)
             if sync:
                 os.fsync(fd)
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailseal.queue.envelope import Envelope
@@ -36,9 +37,11 @@ __all__ = [
     "done_record",
     "encode_head",
     "encode_tail",
+    "encode_tail_from_crc",
     "envelope_location",
     "parse_envelope",
     "parse_queue_file",
+    "parse_queue_file_parts",
     "reason_record",
     "warned_record",
 ]
@@ -75,17 +78,21 @@ def _crc(data: bytes | memoryview, start: int = 0) -> int:
     return zlib.crc32(data, start) & 0xFFFFFFFF
 
 
-def encode_head(envelope: Envelope, content: bytes) -> bytes:
+def encode_head(envelope: Envelope, content_length: int) -> bytes:
     """The bytes before the content: header line and envelope."""
     env = envelope.to_json().encode("ascii")
-    return b"%s %d %d\n%s\n" % (MAGIC, len(env), len(content), env)
+    return b"%s %d %d\n%s\n" % (MAGIC, len(env), content_length, env)
 
 
 def encode_tail(head: bytes, content: bytes) -> bytes:
     """The bytes after the content: its newline and the end marker."""
-    core_crc = _crc(b"\n", _crc(content, _crc(head)))
-    core_len = len(head) + len(content) + 1
-    return b"\nEND %d %08x\n" % (core_len, core_crc)
+    return encode_tail_from_crc(head, len(content), _crc(content, _crc(head)))
+
+
+def encode_tail_from_crc(head: bytes, content_length: int, crc: int) -> bytes:
+    """:func:`encode_tail` given the CRC-32 of ``head + content`` (for spooled content)."""
+    core_len = len(head) + content_length + 1
+    return b"\nEND %d %08x\n" % (core_len, _crc(b"\n", crc))
 
 
 def done_record(index: int) -> bytes:
@@ -130,26 +137,65 @@ def _envelope(data: bytes | memoryview) -> Envelope:
 def parse_queue_file(data: bytes) -> ParsedQueueFile:
     """Parse a whole queue file; raise :class:`QueueFileError` if it is torn or garbled."""
     view = memoryview(data)
-    match = _HEAD.match(data[:HEAD_MAX])
-    if match is None:
-        raise QueueFileError("bad queue file header")
-    env_len, content_len = int(match[1]), int(match[2])
-    env_start = match.end()
-    content_start = env_start + env_len + 1
+    env_start, env_len, content_start, content_len = _layout(data[:HEAD_MAX])
     core_len = content_start + content_len + 1
     if len(data) < core_len:
         raise QueueFileError(f"queue file truncated at {len(data)} of {core_len} bytes")
     if data[content_start - 1] != 0x0A or data[core_len - 1] != 0x0A:
         raise QueueFileError("queue file sections out of place")
-    end = _END.match(data, core_len)
-    if end is None:
-        raise QueueFileError("queue file has no end marker")
-    if int(end[1]) != core_len or int(end[2], 16) != _crc(view[:core_len]):
-        raise QueueFileError("queue file checksum mismatch")
-    envelope = _envelope(view[env_start : content_start - 1])
-    done, reasons, warned = _parse_records(data[end.end() :], len(envelope.recipients))
+    records = _after_end(data[core_len:], core_len, _crc(view[:core_len]))
+    envelope = _envelope(view[env_start : env_start + env_len])
+    done, reasons, warned = _parse_records(records, len(envelope.recipients))
     content = data[content_start : content_start + content_len]
     return ParsedQueueFile(envelope, content, done, reasons, warned)
+
+
+def parse_queue_file_parts(
+    read: Callable[[int, int], bytes], size: int, chunk: int
+) -> tuple[ParsedQueueFile, int, int]:
+    """Parse a queue file of ``size`` bytes through ``read(offset, length)``, ``chunk`` at a time.
+
+    For files too large to read whole: the content is checked but not kept. Returns
+    the parsed file (with empty ``content``) and the content's offset and length.
+    """
+    env_start, env_len, content_start, content_len = _layout(read(0, HEAD_MAX))
+    core_len = content_start + content_len + 1
+    if size < core_len:
+        raise QueueFileError(f"queue file truncated at {size} of {core_len} bytes")
+    crc = 0
+    for start in range(0, core_len, chunk):
+        piece = read(start, min(chunk, core_len - start))
+        if (
+            start <= content_start - 1 < start + len(piece)
+            and piece[content_start - 1 - start] != 0x0A
+        ):
+            raise QueueFileError("queue file sections out of place")
+        crc = _crc(piece, crc)
+    if not piece.endswith(b"\n"):
+        raise QueueFileError("queue file sections out of place")
+    records = _after_end(read(core_len, size - core_len), core_len, crc)
+    envelope = _envelope(read(env_start, env_len))
+    done, reasons, warned = _parse_records(records, len(envelope.recipients))
+    return ParsedQueueFile(envelope, b"", done, reasons, warned), content_start, content_len
+
+
+def _layout(first: bytes) -> tuple[int, int, int, int]:
+    """Envelope offset and length, content offset and length, from the header line."""
+    match = _HEAD.match(first[:HEAD_MAX])
+    if match is None:
+        raise QueueFileError("bad queue file header")
+    env_len, content_len = int(match[1]), int(match[2])
+    return match.end(), env_len, match.end() + env_len + 1, content_len
+
+
+def _after_end(rest: bytes, core_len: int, crc: int) -> bytes:
+    """Check the end marker at the start of ``rest``; return the records after it."""
+    end = _END.match(rest)
+    if end is None:
+        raise QueueFileError("queue file has no end marker")
+    if int(end[1]) != core_len or int(end[2], 16) != crc:
+        raise QueueFileError("queue file checksum mismatch")
+    return rest[end.end() :]
 
 
 def _parse_records(region: bytes, count: int) -> tuple[frozenset[int], dict[int, str], bool]:

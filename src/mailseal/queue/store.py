@@ -17,12 +17,14 @@ import builtins
 import contextlib
 import os
 import threading
+import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
+from mailseal.queue.body import CHUNK, INLINE_LIMIT, MessageBody
 from mailseal.queue.envelope import Envelope
 from mailseal.queue.fsio import (
     can_sync_filesystem,
@@ -39,12 +41,15 @@ from mailseal.queue.qfile import (
     done_record,
     encode_head,
     encode_tail,
+    encode_tail_from_crc,
     envelope_location,
     parse_envelope,
     parse_queue_file,
+    parse_queue_file_parts,
     reason_record,
     warned_record,
 )
+from mailseal.queue.spool import SpooledContent, SpoolFile
 
 __all__ = [
     "TEMP_PREFIX",
@@ -62,6 +67,16 @@ TEMP_PREFIX = "tmp-"
 # the torn-tail repair never needs to look further back than this.
 _TAIL_WINDOW = 8 * MAX_REASON + 4096
 _ID_ATTEMPTS = 100
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file: ``size`` bytes (from fstat) and anything appended since."""
+    parts = [os.pread(fd, size, 0)]
+    offset = len(parts[0])
+    while more := os.pread(fd, 1 << 16, offset):
+        parts.append(more)
+        offset += len(more)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class QueueName(StrEnum):
@@ -93,11 +108,16 @@ class QueuedMessage:
     queue_id: str
     queue: QueueName
     envelope: Envelope
-    content: bytes = field(repr=False)
+    body: MessageBody = field(repr=False)
     done: frozenset[int]
     defer_reasons: Mapping[int, str]
     size: int
     warned: bool = False
+
+    @property
+    def content(self) -> bytes:
+        """The whole content in memory; delivery agents stream :attr:`body` instead."""
+        return self.body.read()
 
     @property
     def pending(self) -> tuple[int, ...]:
@@ -164,7 +184,13 @@ class QueueStore:
 
     # -- accepting mail -----------------------------------------------------------------
 
-    def enqueue(self, envelope: Envelope, content: bytes, queue_id: str | None = None) -> str:
+    def open_spool(self, queue_id: str) -> SpoolFile:
+        """A spool file in incoming/ for the content of ``queue_id`` while it arrives."""
+        return SpoolFile.create(self._dir / QueueName.INCOMING, f"{TEMP_PREFIX}spool-{queue_id}")
+
+    def enqueue(
+        self, envelope: Envelope, content: bytes | SpooledContent, queue_id: str | None = None
+    ) -> str:
         """Store a message durably in incoming/ and return its queue ID.
 
         When this returns, the message survives a crash: smtpd may answer 250.
@@ -177,13 +203,14 @@ class QueueStore:
 
     def enqueue_many(
         self,
-        items: Sequence[tuple[Envelope, bytes]],
+        items: Sequence[tuple[Envelope, bytes | SpooledContent]],
         queue_ids: Sequence[str | None] | None = None,
     ) -> list[str]:
         """Store several messages with one directory fsync (group commit); IDs in order.
 
         All or nothing: on an error every file of the batch is removed again and the
         error is raised, so no client is told 250 for a message that is not on disk.
+        A :class:`SpooledContent` is copied from its spool, which the caller discards.
         """
         written: list[tuple[str, Path]] = []
         published: list[str] = []
@@ -204,10 +231,19 @@ class QueueStore:
         return published
 
     def _write_temp(
-        self, envelope: Envelope, content: bytes, wanted: str | None = None, *, sync: bool = True
+        self,
+        envelope: Envelope,
+        content: bytes | SpooledContent,
+        wanted: str | None = None,
+        *,
+        sync: bool = True,
     ) -> tuple[str, Path]:
-        head = encode_head(envelope, content)
-        tail = encode_tail(head, content)
+        if isinstance(content, SpooledContent):
+            head = encode_head(envelope, content.size)
+            tail = encode_tail_from_crc(head, content.size, content.crc(zlib.crc32(head)))
+        else:
+            head = encode_head(envelope, len(content))
+            tail = encode_tail(head, content)
         for _ in range(_ID_ATTEMPTS):
             queue_id = self._unused_id(wanted)
             wanted = None
@@ -251,20 +287,34 @@ class QueueStore:
     # -- reading and listing ----------------------------------------------------------
 
     def read(self, queue_id: str, queue: QueueName) -> QueuedMessage:
-        """Read a queue file; raise :class:`CorruptQueueFile` if it is torn or garbled."""
-        data = self.path(queue_id, queue).read_bytes()
+        """Read a queue file; raise :class:`CorruptQueueFile` if it is torn or garbled.
+
+        A file over :data:`~.body.INLINE_LIMIT` bytes is checked chunk by chunk and its
+        content left on disk (see :class:`~.body.MessageBody`).
+        """
+        fd = os.open(self.path(queue_id, queue), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         try:
-            parsed = parse_queue_file(data)
+            size = os.fstat(fd).st_size
+            if size <= INLINE_LIMIT:
+                parsed = parse_queue_file(_read_all(fd, size))
+                body = MessageBody(parsed.content)
+            else:
+                parsed, offset, length = parse_queue_file_parts(
+                    lambda start, count: os.pread(fd, count, start), size, CHUNK
+                )
+                body = MessageBody(fd=os.dup(fd), offset=offset, size=length)
         except QueueFileError as exc:
             raise CorruptQueueFile(queue_id, str(exc)) from None
+        finally:
+            os.close(fd)
         return QueuedMessage(
             queue_id=queue_id,
             queue=queue,
             envelope=parsed.envelope,
-            content=parsed.content,
+            body=body,
             done=parsed.done,
             defer_reasons=MappingProxyType(parsed.defer_reasons),
-            size=len(parsed.content),
+            size=body.size,
             warned=parsed.warned,
         )
 

@@ -27,6 +27,9 @@ __all__ = ["MAILDIR_TRANSPORTS", "deliver_local", "other_transport", "outcome_fr
 
 MAILDIR_TRANSPORTS = ("local", "virtual")
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# How much of a message the Delivered-To: loop check reads: Postfix's default
+# header_size_limit (102400) and then some; a header block is never longer.
+HEADER_SCAN = 256 * 1024
 
 
 def deliver_local(
@@ -44,7 +47,7 @@ def deliver_local(
         return Outcome(
             "bounced", "5.3.0", "no Maildir for this recipient", dest.transport, dest.address
         )
-    if has_delivered_to(message.content, dest.address):
+    if has_delivered_to(message.body.head(HEADER_SCAN), dest.address):
         reason = f"mail forwarding loop for {dest.address}"
         return Outcome("bounced", "5.4.6", reason, dest.transport, dest.address)
     original = recipient.original if config.enable_original_recipient else None
@@ -52,7 +55,7 @@ def deliver_local(
     try:
         deliver_to_maildir(
             dest.mailbox,
-            message.content,
+            message.body,
             prepend=prepend,
             uid=dest.uid if as_root else None,
             gid=dest.gid if as_root else None,

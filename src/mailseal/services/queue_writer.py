@@ -17,6 +17,7 @@ import asyncio
 from dataclasses import dataclass
 
 from mailseal.queue.envelope import Envelope
+from mailseal.queue.spool import SpooledContent
 from mailseal.queue.store import QueueStore
 
 __all__ = ["QueueWriter"]
@@ -28,7 +29,7 @@ _MAX_BATCH = 64
 @dataclass
 class _Item:
     envelope: Envelope
-    content: bytes
+    content: bytes | SpooledContent
     queue_id: str
     done: asyncio.Future[str]
 
@@ -44,7 +45,9 @@ class QueueWriter:
         self.batches = 0
         self.messages = 0
 
-    async def enqueue(self, envelope: Envelope, content: bytes, queue_id: str) -> str:
+    async def enqueue(
+        self, envelope: Envelope, content: bytes | SpooledContent, queue_id: str
+    ) -> str:
         """Store durably and return the queue ID; OSError means nothing was stored."""
         loop = asyncio.get_running_loop()
         item = _Item(envelope, content, queue_id, loop.create_future())

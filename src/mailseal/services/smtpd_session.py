@@ -30,6 +30,7 @@ from mailseal.net.connection import (
 )
 from mailseal.net.peername import reverse_lookup
 from mailseal.queue.ids import new_queue_id
+from mailseal.queue.spool import SpoolFile
 from mailseal.services.restrictions import ClientFacts, Outcome
 from mailseal.services.smtpd_admission import admit
 from mailseal.services.smtpd_auth import SessionAuth, offer_auth
@@ -86,6 +87,7 @@ class _Session:
         self.queue_id: str | None = None
         self.deadline = 0.0
         self.auth: SessionAuth | None = None
+        self.spool: SpoolFile | None = None  # content of a large message as it arrives
 
     # -- logging -----------------------------------------------------------------
 
@@ -112,9 +114,11 @@ class _Session:
                 return
             settings = await self._with_auth(self._settings())
             core = SmtpServer(self._refuse_at_connect(settings))
+            core.spill_to(self._open_spool)
             core.greet()
             await self._loop(core)
         finally:
+            self._discard_spool()
             if self.auth is not None:
                 self.auth.close()
             counts = core.command_counts() if core is not None else []
@@ -307,6 +311,7 @@ class _Session:
             case ev.Reset():
                 self.sender = None
                 self.queue_id = None
+                self._discard_spool()
             case ev.ConnectionClosing(reason=reason):
                 if reason == "too many errors":  # smtpd_hard_error_limit; fail2ban reads it
                     self.info(f"too many errors after {self._after(core)} from {self.namaddr}")
@@ -330,8 +335,11 @@ class _Session:
                     self._client(core), self.sender or "", ()
                 )
                 core.answer(self._outcome(outcome, core, "DATA", None))
-            case ev.MessageComplete(envelope=envelope, content=content):
-                core.answer(await self._queue(core, envelope, content))
+            case ev.MessageComplete(envelope=envelope, content=content, spill=spill):
+                try:
+                    core.answer(await self._queue(core, envelope, content, spill))
+                finally:
+                    self._discard_spool()
             case ev.VrfyRequest(argument=argument):
                 core.answer(self._vrfy(argument))
             case _:
@@ -404,13 +412,37 @@ class _Session:
             return reply(verdict.code, verdict.enhanced, verdict.text)
         return reply(252, "2.0.0", address)
 
-    async def _queue(self, core: SmtpServer, envelope: ev.Envelope, content: bytes) -> Reply:
+    def _open_spool(self) -> SpoolFile:
+        """The core's spill for a large message: a file in incoming/ (see queue.spool)."""
+        self._discard_spool()
+        try:
+            self.spool = self.shared.store.open_spool(self.queue_id or new_queue_id())
+        except OSError as error:
+            self.spool = SpoolFile.failed(error)
+        return self.spool
+
+    def _discard_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.discard()
+            self.spool = None
+
+    async def _queue(
+        self, core: SmtpServer, envelope: ev.Envelope, content: bytes, spill: object
+    ) -> Reply:
         queue_id = self.queue_id or new_queue_id()
         client = QueueClient(
             self.host, self.addr, core.helo_name or "", core.tls_active, core.authenticated
         )
         queued_envelope, data = queue_entry(
-            self.service, client, self.tls, envelope, content, queue_id=queue_id, now=time.time()
+            self.service,
+            client,
+            self.tls,
+            envelope,
+            content,
+            queue_id=queue_id,
+            now=time.time(),
+            # The core only spills into what _open_spool gave it.
+            spool=spill if isinstance(spill, SpoolFile) else None,
         )
         try:
             await self.shared.writer.enqueue(queued_envelope, data, queue_id)

@@ -21,6 +21,11 @@ Past ``message_size_limit`` the content is counted but no longer kept, and readi
 on to the final dot so the session stays in step (Postfix's cleanup does the same).
 A NUL byte marks the message for rejection: it is never stored silently.
 
+Content past ``SPILL_THRESHOLD`` bytes is not kept in memory: the sink hands it to a
+:class:`Spill` that the driver supplies (a file in the queue's incoming/ directory),
+so a 50 MB message costs the server a read buffer, not 50 MB. The first
+``HEAD_KEEP`` bytes stay in memory either way, for the header checks after DATA.
+
 BDAT chunks (RFC 3030) are raw octets: no dot handling, but the same newline rules,
 with a CR that ends one chunk paired with an LF that starts the next.
 """
@@ -28,14 +33,46 @@ with a CR that ends one chunk paired with an LF that starts the next.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import Enum
+from typing import Protocol
 
-__all__ = ["PARTIAL_LINE", "ChunkAssembler", "ChunkReader", "ContentSink", "DataReader", "Outcome"]
+__all__ = [
+    "HEAD_KEEP",
+    "PARTIAL_LINE",
+    "SPILL_THRESHOLD",
+    "ChunkAssembler",
+    "ChunkReader",
+    "ContentSink",
+    "DataReader",
+    "Outcome",
+    "Spill",
+    "SpillFactory",
+]
 
 # A line without LF longer than this is consumed in pieces instead of buffered whole.
 PARTIAL_LINE = 65536
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _END_OF_DATA = b"\r\n.\r\n"
+# Content beyond this many bytes goes to the driver's Spill instead of memory.
+SPILL_THRESHOLD = 256 * 1024
+# A spilled message keeps this much of its start in memory (Message-ID:, Received: checks).
+HEAD_KEEP = 64 * 1024
+
+
+class Spill(Protocol):
+    """Where a sink puts content that is too large to keep in memory (the driver's file).
+
+    ``write`` must not raise: a failure is remembered by the spill and reported when
+    the driver queues the message (a 4xx), so the session stays in step.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+SpillFactory = Callable[[], Spill]
 
 
 class Outcome(Enum):
@@ -47,11 +84,24 @@ class Outcome(Enum):
 
 
 class ContentSink:
-    """Collects normalised content: counts every byte, keeps them while within the limit."""
+    """Collects normalised content: counts every byte, keeps them while within the limit.
 
-    def __init__(self, size_limit: int) -> None:
+    With a ``spill`` factory, content past ``threshold`` bytes goes to the spill it
+    makes, and only the first :data:`HEAD_KEEP` bytes stay in :attr:`content`.
+    """
+
+    def __init__(
+        self,
+        size_limit: int,
+        spill: SpillFactory | None = None,
+        *,
+        threshold: int = SPILL_THRESHOLD,
+    ) -> None:
         self._limit = size_limit
         self._data = bytearray()
+        self._make_spill = spill
+        self._threshold = threshold
+        self.spill: Spill | None = None
         self.size = 0
         self.too_big = False
         self.has_nul = False
@@ -64,15 +114,34 @@ class ContentSink:
         self.ends_with_lf = piece.endswith(b"\n")
         if b"\x00" in piece:
             self.has_nul = True
+            self._drop()
         if self._limit and self.size > self._limit:
             # Keep counting, stop storing: the reply comes at the end (RFC 1870 sec. 6.2).
             self.too_big = True
-            self._data.clear()
-        elif not self.too_big and not self.has_nul:
+            self._drop()
+        elif self.too_big or self.has_nul:
+            return
+        elif self.spill is not None:
+            self.spill.write(piece)
+            if len(self._data) < HEAD_KEEP:
+                self._data += piece[: HEAD_KEEP - len(self._data)]
+        else:
             self._data += piece
+            if self._make_spill is not None and len(self._data) > self._threshold:
+                self.spill = self._make_spill()
+                self.spill.write(bytes(self._data))
+                del self._data[HEAD_KEEP:]
+
+    def _drop(self) -> None:
+        """The content will be refused: free what is kept, in memory and on disk."""
+        self._data.clear()
+        if self.spill is not None:
+            self.spill.discard()
+            self.spill = None
 
     @property
     def content(self) -> bytes:
+        """All of the content, or its first :data:`HEAD_KEEP` bytes once it spilled."""
         return bytes(self._data)
 
 
@@ -81,6 +150,8 @@ def _normalise(prev: bytes, raw: bytes, reject: bool) -> bytes | None:
 
     ``prev`` is the raw byte before ``raw``; only a CR there changes anything.
     """
+    if raw.count(b"\n") == raw.count(b"\r\n"):
+        return raw  # every LF has its CR (the usual case): two C scans, no regex
     lead = prev if prev == b"\r" else b""
     text = lead + raw
     if reject:
@@ -110,7 +181,7 @@ class DataReader:
             if len(buf) <= PARTIAL_LINE:
                 return Outcome.NEED_MORE
         self._scanned = 0
-        found = (self._tail + buf).find(_END_OF_DATA)
+        found = self._find_end(buf)
         if found >= 0:
             end = found + 2 - len(self._tail)
             ok = self._take(bytes(buf[:end]))
@@ -129,11 +200,20 @@ class DataReader:
         del buf[:end]
         return Outcome.NEED_MORE if self._take(region) else Outcome.BARE_LF
 
+    def _find_end(self, buf: bytearray) -> int:
+        """Where CRLF "." CRLF starts in ``tail + buf`` (-1: nowhere), without joining them."""
+        # A match that starts in the tail ends within the first 3 bytes of buf.
+        found = (self._tail + buf[:3]).find(_END_OF_DATA)
+        if found >= 0:
+            return found
+        found = buf.find(_END_OF_DATA)
+        return found + len(self._tail) if found >= 0 else -1
+
     def _take(self, raw: bytes) -> bool:
         if not raw:
             return True
         prev = self._tail[-1:]
-        self._tail = (self._tail + raw)[-2:]
+        self._tail = raw[-2:] if len(raw) > 1 else (self._tail + raw)[-2:]
         self.raw_size += len(raw)
         body = raw[1:] if prev == b"\n" and raw.startswith(b".") else raw
         body = body.replace(b"\n.", b"\n")

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mailseal.smtp.content import Spill
+
 __all__ = [
     "AuthAborted",
     "AuthRequest",
@@ -106,11 +108,15 @@ class DataRequest:
 class MessageComplete:
     """Request: the message is in. Answer ``queued(id)`` once it is safely stored, or an error.
 
-    ``content`` is dot-unstuffed and every line ends in CRLF.
+    ``content`` is dot-unstuffed and every line ends in CRLF. When the message was too
+    large to keep in memory, ``spill`` (the driver's own object, see
+    :class:`~mailseal.smtp.content.Spill`) holds all of it and ``content`` only its
+    first :data:`~mailseal.smtp.content.HEAD_KEEP` bytes.
     """
 
     envelope: Envelope
     content: bytes
+    spill: Spill | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import base64
 
 from mailseal.smtp import reply as replies
 from mailseal.smtp.commands import execute
-from mailseal.smtp.content import ChunkReader, DataReader, Outcome
+from mailseal.smtp.content import ChunkReader, DataReader, Outcome, SpillFactory
 from mailseal.smtp.events import (
     AuthAborted,
     AuthRequest,
@@ -96,6 +96,10 @@ class SmtpServer:
             if not self._eof:
                 return None
             s.close("lost connection")
+
+    def spill_to(self, factory: SpillFactory | None) -> None:
+        """Content past SPILL_THRESHOLD bytes goes to spills made by ``factory`` (a file)."""
+        self._s.spill = factory
 
     def answer(self, reply: Reply | None = None) -> None:
         """Answer the pending request; ``None`` is its default positive reply."""

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mailseal.smtp.content import ChunkAssembler, ChunkReader, DataReader
+from mailseal.smtp.content import (
+    ChunkAssembler,
+    ChunkReader,
+    ContentSink,
+    DataReader,
+    SpillFactory,
+)
 from mailseal.smtp.events import (
     ConnectionClosing,
     EnvelopeRecipient,
@@ -97,6 +103,11 @@ class Session:
         self.on_answer: AnswerHandler | None = None
         self.closed = False
         self._enhanced = settings.enabled("ENHANCEDSTATUSCODES")
+        self.spill: SpillFactory | None = None  # the driver's; see ContentSink
+
+    def new_sink(self) -> ContentSink:
+        """A sink for the next message's content, spilling through the driver's factory."""
+        return ContentSink(self.settings.message_size_limit, self.spill)
 
     # Output.
 

@@ -163,7 +163,7 @@ def data(s: Session, arg: str) -> None:
             s.complete(answer)
             return
         s.send(answer or replies.START_MAIL_INPUT)
-        sink = ContentSink(s.settings.message_size_limit)
+        sink = s.new_sink()
         reject = s.settings.rejects_bare_newline
         reader = DataReader(sink, reject_bare_lf=reject, after_crlf=after_crlf)
         s.read_content(reader, lambda: end_of_message(s, sink, chunking=False))
@@ -197,7 +197,7 @@ def end_of_message(s: Session, sink: ContentSink, *, chunking: bool) -> None:
             answer = _bdat_queued(answer, sink.size)
         _finish(s, answer, name)
 
-    s.request(MessageComplete(envelope, sink.content), answered)
+    s.request(MessageComplete(envelope, sink.content, sink.spill), answered)
 
 
 def _bdat_queued(answer: Reply, size: int) -> Reply:
@@ -289,7 +289,7 @@ def _first_chunk(s: Session, size: int, last: bool, answer: Reply | None) -> Non
     if answer is not None and not answer.is_positive:
         _skip_chunk(s, size, last, answer)
         return
-    sink = ContentSink(s.settings.message_size_limit)
+    sink = s.new_sink()
     s.assembler = ChunkAssembler(sink, reject_bare_lf=s.settings.rejects_bare_newline)
     s.bdat = BdatState.ACTIVE
     _read_chunk(s, size, last)
