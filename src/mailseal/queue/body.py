@@ -13,11 +13,14 @@ import os
 import weakref
 from collections.abc import Iterator
 
-__all__ = ["CHUNK", "INLINE_LIMIT", "MessageBody"]
+__all__ = ["CHUNK", "HEADER_SCAN", "INLINE_LIMIT", "MessageBody"]
 
 # Queue files up to this size are read into memory whole.
 INLINE_LIMIT = 1 << 20
 CHUNK = 1 << 20
+# How much of a message the header checks read (Delivered-To: loops, the headers a
+# bounce returns): Postfix's default header_size_limit (102400) and then some.
+HEADER_SCAN = 256 * 1024
 
 
 class MessageBody:

@@ -23,7 +23,7 @@ from pathlib import Path
 from mailseal.queue.crc import crc32_combine
 from mailseal.queue.fsio import write_all
 
-__all__ = ["SpoolFile", "SpooledContent"]
+__all__ = ["PrefixedContent", "SpoolFile"]
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _COPY_CHUNK = 1 << 20
@@ -123,20 +123,31 @@ _NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNO
 
 
 @dataclass(frozen=True)
-class SpooledContent:
-    """Queue-file content made of ``prefix`` (our Received: header) and a spool's bytes."""
+class PrefixedContent:
+    """Queue-file content: ``prefix`` (our Received: header), then the message itself.
+
+    The message is bytes in memory or a spool on disk; either way the two parts
+    are written one after the other, never joined into a new copy first.
+    """
 
     prefix: bytes
-    spool: SpoolFile
+    rest: bytes | SpoolFile
 
     @property
     def size(self) -> int:
-        return len(self.prefix) + self.spool.size
+        rest = self.rest
+        return len(self.prefix) + (len(rest) if isinstance(rest, bytes) else rest.size)
 
     def crc(self, start: int) -> int:
-        """CRC-32 of ``prefix + spool`` continued from ``start``."""
-        return crc32_combine(zlib.crc32(self.prefix, start), self.spool.crc, self.spool.size)
+        """CRC-32 of ``prefix + rest`` continued from ``start``."""
+        crc = zlib.crc32(self.prefix, start)
+        if isinstance(self.rest, bytes):
+            return zlib.crc32(self.rest, crc)
+        return crc32_combine(crc, self.rest.crc, self.rest.size)
 
     def copy_to(self, fd: int) -> None:
-        write_all(fd, (self.prefix,))
-        self.spool.copy_to(fd)
+        if isinstance(self.rest, bytes):
+            write_all(fd, (self.prefix, self.rest))
+        else:
+            write_all(fd, (self.prefix,))
+            self.rest.copy_to(fd)

@@ -49,7 +49,7 @@ from mailseal.queue.qfile import (
     reason_record,
     warned_record,
 )
-from mailseal.queue.spool import SpooledContent, SpoolFile
+from mailseal.queue.spool import PrefixedContent, SpoolFile
 
 __all__ = [
     "TEMP_PREFIX",
@@ -189,7 +189,7 @@ class QueueStore:
         return SpoolFile.create(self._dir / QueueName.INCOMING, f"{TEMP_PREFIX}spool-{queue_id}")
 
     def enqueue(
-        self, envelope: Envelope, content: bytes | SpooledContent, queue_id: str | None = None
+        self, envelope: Envelope, content: bytes | PrefixedContent, queue_id: str | None = None
     ) -> str:
         """Store a message durably in incoming/ and return its queue ID.
 
@@ -203,14 +203,14 @@ class QueueStore:
 
     def enqueue_many(
         self,
-        items: Sequence[tuple[Envelope, bytes | SpooledContent]],
+        items: Sequence[tuple[Envelope, bytes | PrefixedContent]],
         queue_ids: Sequence[str | None] | None = None,
     ) -> list[str]:
         """Store several messages with one directory fsync (group commit); IDs in order.
 
         All or nothing: on an error every file of the batch is removed again and the
         error is raised, so no client is told 250 for a message that is not on disk.
-        A :class:`SpooledContent` is copied from its spool, which the caller discards.
+        A :class:`PrefixedContent` is copied from its spool, which the caller discards.
         """
         written: list[tuple[str, Path]] = []
         published: list[str] = []
@@ -233,12 +233,12 @@ class QueueStore:
     def _write_temp(
         self,
         envelope: Envelope,
-        content: bytes | SpooledContent,
+        content: bytes | PrefixedContent,
         wanted: str | None = None,
         *,
         sync: bool = True,
     ) -> tuple[str, Path]:
-        if isinstance(content, SpooledContent):
+        if isinstance(content, PrefixedContent):
             head = encode_head(envelope, content.size)
             tail = encode_tail_from_crc(head, content.size, content.crc(zlib.crc32(head)))
         else:

@@ -18,6 +18,7 @@ import re
 from mailseal.config.model import Config
 from mailseal.delivery.headers import delivery_headers, has_delivered_to
 from mailseal.delivery.maildir import MaildirError, deliver_to_maildir
+from mailseal.queue.body import HEADER_SCAN
 from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import QueuedMessage
 from mailseal.services.delivery_outcome import Outcome
@@ -27,9 +28,6 @@ __all__ = ["MAILDIR_TRANSPORTS", "deliver_local", "other_transport", "outcome_fr
 
 MAILDIR_TRANSPORTS = ("local", "virtual")
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-# How much of a message the Delivered-To: loop check reads: Postfix's default
-# header_size_limit (102400) and then some; a header block is never longer.
-HEADER_SCAN = 256 * 1024
 
 
 def deliver_local(

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailseal.config.model import Config
+from mailseal.queue.body import HEADER_SCAN
 from mailseal.queue.envelope import Envelope, Recipient
 from mailseal.queue.ids import new_queue_id
 from mailseal.queue.store import QueuedMessage, QueueStore
@@ -105,7 +106,7 @@ def queue_notice(
         arrival=_utc(envelope.arrival_time),
         now=_utc(now),
         recipients=[_dsn_recipient(f, kind, now) for f in chosen],
-        original=message.content,
+        original=_original(message, config.bounce_size_limit),
         ret=None if destination.postmaster_copy else (envelope.ret or None),
         envid=envelope.envid or None,
         message_id=f"<{queue_id}@{hostname}>",
@@ -130,3 +131,15 @@ def queue_notice(
     who = "postmaster" if destination.postmaster_copy else "sender"
     what = "non-delivery" if kind == "failure" else "delay"
     return queue_id, f"{message.queue_id}: {who} {what} notification: {queue_id}"
+
+
+def _original(message: QueuedMessage, size_limit: int) -> bytes:
+    """The content a notice returns: all of it, or, past ``bounce_size_limit``, its start.
+
+    Past the limit only the headers are returned, and they are at the start: a large
+    message is not read into memory just to be cut.
+    """
+    if size_limit <= 0 or message.size <= size_limit:
+        return message.content
+    # Still longer than the limit, so the notice returns headers only, as before.
+    return message.body.head(max(size_limit + 1, HEADER_SCAN))

@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 
 from mailseal.queue.envelope import Envelope
-from mailseal.queue.spool import SpooledContent
+from mailseal.queue.spool import PrefixedContent
 from mailseal.queue.store import QueueStore
 
 __all__ = ["QueueWriter"]
@@ -29,7 +29,7 @@ _MAX_BATCH = 64
 @dataclass
 class _Item:
     envelope: Envelope
-    content: bytes | SpooledContent
+    content: bytes | PrefixedContent
     queue_id: str
     done: asyncio.Future[str]
 
@@ -46,7 +46,7 @@ class QueueWriter:
         self.messages = 0
 
     async def enqueue(
-        self, envelope: Envelope, content: bytes | SpooledContent, queue_id: str
+        self, envelope: Envelope, content: bytes | PrefixedContent, queue_id: str
     ) -> str:
         """Store durably and return the queue ID; OSError means nothing was stored."""
         loop = asyncio.get_running_loop()

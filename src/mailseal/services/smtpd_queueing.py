@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailseal.queue.envelope import Envelope, Recipient
-from mailseal.queue.spool import SpooledContent, SpoolFile
+from mailseal.queue.spool import PrefixedContent, SpoolFile
 from mailseal.services.cleanup import (
     ReceivedFacts,
     find_message_id,
@@ -48,7 +48,7 @@ def queue_entry(
     queue_id: str,
     now: float,
     spool: SpoolFile | None = None,
-) -> tuple[Envelope, bytes | SpooledContent]:
+) -> tuple[Envelope, PrefixedContent]:
     """The queue envelope and the content with our Received: header in front.
 
     With a ``spool`` the content is in that file and ``content`` is only its start
@@ -97,7 +97,7 @@ def queue_entry(
         smtputf8="SMTPUTF8" in params,
         message_id=find_message_id(content),
     )
-    return queued, header + content if spool is None else SpooledContent(header, spool)
+    return queued, PrefixedContent(header, content if spool is None else spool)
 
 
 def _authenticated_sender(service: SmtpdService, client: QueueClient) -> str:

@@ -23,12 +23,14 @@ __all__ = ["CHUNK_SIZE", "bdat_chunks", "dot_stuff", "has_8bit", "normalise"]
 CHUNK_SIZE = 65536
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-_HIGH = re.compile(rb"[\x80-\xff]")
 
 
 def normalise(content: bytes) -> bytes:
     """Every line ending CRLF, and a final CRLF unless the content is empty."""
-    text = _LINE_END.sub(b"\r\n", content)
+    if content.count(b"\n") == content.count(b"\r") == content.count(b"\r\n"):
+        text = content  # already CRLF throughout (queued content is): no regex pass
+    else:
+        text = _LINE_END.sub(b"\r\n", content)
     if text and not text.endswith(b"\r\n"):
         text += b"\r\n"
     return text
@@ -36,7 +38,7 @@ def normalise(content: bytes) -> bytes:
 
 def has_8bit(content: bytes) -> bool:
     """Whether any octet has the high bit set (RFC 6152: needs BODY=8BITMIME)."""
-    return _HIGH.search(content) is not None
+    return not content.isascii()
 
 
 def dot_stuff(normalised: bytes) -> bytes:

@@ -98,7 +98,9 @@ class ContentSink:
         threshold: int = SPILL_THRESHOLD,
     ) -> None:
         self._limit = size_limit
-        self._data = bytearray()
+        # Pieces, joined once at the end: each piece is copied once, not twice.
+        self._pieces: list[bytes] = []
+        self._kept = 0
         self._make_spill = spill
         self._threshold = threshold
         self.spill: Spill | None = None
@@ -123,18 +125,25 @@ class ContentSink:
             return
         elif self.spill is not None:
             self.spill.write(piece)
-            if len(self._data) < HEAD_KEEP:
-                self._data += piece[: HEAD_KEEP - len(self._data)]
+            if self._kept < HEAD_KEEP:
+                self._keep(piece[: HEAD_KEEP - self._kept])
         else:
-            self._data += piece
-            if self._make_spill is not None and len(self._data) > self._threshold:
+            self._keep(piece)
+            if self._make_spill is not None and self._kept > self._threshold:
                 self.spill = self._make_spill()
-                self.spill.write(bytes(self._data))
-                del self._data[HEAD_KEEP:]
+                kept = b"".join(self._pieces)
+                self.spill.write(kept)
+                self._pieces = [kept[:HEAD_KEEP]]
+                self._kept = len(self._pieces[0])
+
+    def _keep(self, piece: bytes) -> None:
+        self._pieces.append(piece)
+        self._kept += len(piece)
 
     def _drop(self) -> None:
         """The content will be refused: free what is kept, in memory and on disk."""
-        self._data.clear()
+        self._pieces = []
+        self._kept = 0
         if self.spill is not None:
             self.spill.discard()
             self.spill = None
@@ -142,7 +151,9 @@ class ContentSink:
     @property
     def content(self) -> bytes:
         """All of the content, or its first :data:`HEAD_KEEP` bytes once it spilled."""
-        return bytes(self._data)
+        if len(self._pieces) > 1:
+            self._pieces = [b"".join(self._pieces)]
+        return self._pieces[0] if self._pieces else b""
 
 
 def _normalise(prev: bytes, raw: bytes, reject: bool) -> bytes | None:
@@ -181,11 +192,11 @@ class DataReader:
             if len(buf) <= PARTIAL_LINE:
                 return Outcome.NEED_MORE
         self._scanned = 0
-        found = self._find_end(buf)
+        found, dotted = self._scan(buf)
         if found >= 0:
             end = found + 2 - len(self._tail)
-            ok = self._take(bytes(buf[:end]))
-            del buf[: end + 3]
+            ok = self._take(_cut(buf, end), dotted)
+            del buf[:3]
             self.raw_size += 3
             return Outcome.DONE if ok else Outcome.BARE_LF
         last_lf = buf.rfind(b"\n")
@@ -196,33 +207,51 @@ class DataReader:
             end = len(buf) - 1
         else:
             return Outcome.NEED_MORE
-        region = bytes(buf[:end])
-        del buf[:end]
-        return Outcome.NEED_MORE if self._take(region) else Outcome.BARE_LF
+        return Outcome.NEED_MORE if self._take(_cut(buf, end), dotted) else Outcome.BARE_LF
 
-    def _find_end(self, buf: bytearray) -> int:
-        """Where CRLF "." CRLF starts in ``tail + buf`` (-1: nowhere), without joining them."""
-        # A match that starts in the tail ends within the first 3 bytes of buf.
-        found = (self._tail + buf[:3]).find(_END_OF_DATA)
-        if found >= 0:
-            return found
-        found = buf.find(_END_OF_DATA)
-        return found + len(self._tail) if found >= 0 else -1
+    def _scan(self, buf: bytearray) -> tuple[int, bool]:
+        """Where CRLF "." CRLF starts in ``tail + buf`` (-1: nowhere), and any dot lines.
 
-    def _take(self, raw: bytes) -> bool:
+        The flag says whether a line inside ``buf`` before that starts with a dot, so
+        unstuffing has work to do. One pass for both: the end of data is the first
+        LF "." that is also CR LF "." CR LF.
+        """
+        # A match that starts in the tail ends within the first 4 bytes of buf.
+        found = (self._tail + buf[:4]).find(_END_OF_DATA)
+        if 0 <= found < len(self._tail):
+            return found, False
+        dotted = False
+        pos = buf.find(b"\n.")
+        while pos >= 0:
+            if pos >= 1 and buf[pos - 1] == 0x0D and buf[pos + 2 : pos + 4] == b"\r\n":
+                return pos - 1 + len(self._tail), dotted
+            dotted = True
+            pos = buf.find(b"\n.", pos + 2)
+        return -1, dotted
+
+    def _take(self, raw: bytes, dotted: bool) -> bool:
         if not raw:
             return True
         prev = self._tail[-1:]
         self._tail = raw[-2:] if len(raw) > 1 else (self._tail + raw)[-2:]
         self.raw_size += len(raw)
         body = raw[1:] if prev == b"\n" and raw.startswith(b".") else raw
-        body = body.replace(b"\n.", b"\n")
+        if dotted:
+            body = body.replace(b"\n.", b"\n")
         # body[0] is raw[0] or raw[1]; either way only a CR before it matters.
         text = _normalise(prev, body, self._reject)
         if text is None:
             return False
         self.sink.add(text)
         return True
+
+
+def _cut(buf: bytearray, end: int) -> bytes:
+    """Remove and return ``buf[:end]``, copied once."""
+    with memoryview(buf) as view:
+        region = view[:end].tobytes()
+    del buf[:end]
+    return region
 
 
 class ChunkAssembler:

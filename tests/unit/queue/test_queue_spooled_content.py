@@ -15,7 +15,7 @@ from mailseal.queue.body import INLINE_LIMIT, MessageBody
 from mailseal.queue.crc import crc32_combine
 from mailseal.queue.envelope import Envelope, Recipient
 from mailseal.queue.qfile import parse_queue_file
-from mailseal.queue.spool import SpooledContent, SpoolFile
+from mailseal.queue.spool import PrefixedContent, SpoolFile
 from mailseal.queue.store import TEMP_PREFIX, CorruptQueueFile, QueueName, QueueStore
 
 
@@ -41,11 +41,16 @@ def _big_content(size: int) -> bytes:
     return body[: size - 2] + b"\r\n"
 
 
-def _spooled(store: QueueStore, content: bytes) -> SpooledContent:
+def _spooled(store: QueueStore, content: bytes) -> PrefixedContent:
     spool = store.open_spool("4ABCD12345")
     for start in range(0, len(content), 70_000):
         spool.write(content[start : start + 70_000])
-    return SpooledContent(b"Received: from x\r\n", spool)
+    return PrefixedContent(b"Received: from x\r\n", spool)
+
+
+def _discard(content: PrefixedContent) -> None:
+    assert isinstance(content.rest, SpoolFile)
+    content.rest.discard()
 
 
 def test_spooled_content_makes_the_same_queue_file_as_bytes(store: QueueStore) -> None:
@@ -54,14 +59,15 @@ def test_spooled_content_makes_the_same_queue_file_as_bytes(store: QueueStore) -
     envelope = _envelope()
     from_spool = store.enqueue(envelope, spooled)
     from_bytes = store.enqueue(envelope, b"Received: from x\r\n" + content)
-    spooled.spool.discard()
+    from_parts = store.enqueue(envelope, PrefixedContent(b"Received: from x\r\n", content))
+    _discard(spooled)
     first = store.path(from_spool, QueueName.INCOMING).read_bytes()
     second = store.path(from_bytes, QueueName.INCOMING).read_bytes()
-    assert first == second
+    assert first == second == store.path(from_parts, QueueName.INCOMING).read_bytes()
     assert parse_queue_file(first).content == b"Received: from x\r\n" + content
     # Only the two queue files are left: no spool, no temporary file.
     assert sorted(os.listdir(store.directory / QueueName.INCOMING)) == sorted(
-        [from_spool, from_bytes]
+        [from_spool, from_bytes, from_parts]
     )
 
 
@@ -69,7 +75,7 @@ def test_a_large_queue_file_is_read_by_region(store: QueueStore) -> None:
     content = _big_content(INLINE_LIMIT * 3 + 12345)
     spooled = _spooled(store, content)
     queue_id = store.enqueue(_envelope(), spooled)
-    spooled.spool.discard()
+    _discard(spooled)
     message = store.read(queue_id, QueueName.INCOMING)
     assert not message.body.in_memory
     assert message.size == len(spooled.prefix) + len(content)
@@ -86,7 +92,7 @@ def test_a_garbled_byte_in_a_large_file_is_caught(store: QueueStore) -> None:
     content = _big_content(INLINE_LIMIT * 2)
     spooled = _spooled(store, content)
     queue_id = store.enqueue(_envelope(), spooled)
-    spooled.spool.discard()
+    _discard(spooled)
     path = store.path(queue_id, QueueName.INCOMING)
     with path.open("r+b") as handle:
         handle.seek(INLINE_LIMIT + 7)
@@ -100,7 +106,7 @@ def test_a_garbled_byte_in_a_large_file_is_caught(store: QueueStore) -> None:
 def test_a_truncated_large_file_is_caught(store: QueueStore) -> None:
     spooled = _spooled(store, _big_content(INLINE_LIMIT * 2))
     queue_id = store.enqueue(_envelope(), spooled)
-    spooled.spool.discard()
+    _discard(spooled)
     path = store.path(queue_id, QueueName.INCOMING)
     os.truncate(path, INLINE_LIMIT + 10)
     with pytest.raises(CorruptQueueFile, match="truncated"):
@@ -111,7 +117,7 @@ def test_a_failed_spool_fails_the_enqueue_and_leaves_nothing(store: QueueStore) 
     spool = SpoolFile.failed(OSError(28, "No space left on device"))
     spool.write(b"ignored")
     with pytest.raises(OSError, match="No space left on device"):
-        store.enqueue(_envelope(), SpooledContent(b"Received: x\r\n", spool))
+        store.enqueue(_envelope(), PrefixedContent(b"Received: x\r\n", spool))
     assert os.listdir(store.directory / QueueName.INCOMING) == []
 
 
