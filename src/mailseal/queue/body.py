@@ -13,7 +13,7 @@ import os
 import weakref
 from collections.abc import Iterator
 
-__all__ = ["CHUNK", "HEADER_SCAN", "INLINE_LIMIT", "MessageBody"]
+__all__ = ["CHUNK", "HEADER_SCAN", "INLINE_LIMIT", "BodyReadError", "MessageBody"]
 
 # Queue files up to this size are read into memory whole.
 INLINE_LIMIT = 1 << 20
@@ -21,6 +21,10 @@ CHUNK = 1 << 20
 # How much of a message the header checks read (Delivered-To: loops, the headers a
 # bounce returns): Postfix's default header_size_limit (102400) and then some.
 HEADER_SCAN = 256 * 1024
+
+
+class BodyReadError(OSError):
+    """The queue file could not be read while its content was being delivered."""
 
 
 class MessageBody:
@@ -67,7 +71,14 @@ class MessageBody:
             yield self._pread(start, min(size, self.size - start))
 
     def _pread(self, start: int, length: int) -> bytes:
-        data = os.pread(self._fd, length, self._offset + start)
+        try:
+            data = os.pread(self._fd, length, self._offset + start)
+        except OSError as error:
+            raise BodyReadError(error.errno, f"queue file read error: {error.strerror}") from None
         if len(data) != length:
-            raise OSError(f"queue file shrank: {len(data)} of {length} bytes at {start}")
+            raise BodyReadError(f"queue file shrank: {len(data)} of {length} bytes at {start}")
         return data
+
+    def is_ascii(self) -> bool:
+        """Whether no octet has the high bit set (8BITMIME), reading the file if need be."""
+        return all(piece.isascii() for piece in self.chunks())

@@ -23,6 +23,7 @@ the match raise ``TableLookupError`` (see ``maps``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class _Item:
     maps: Maps | None = None
 
 
+# Every restriction stage asks about the same few client addresses; parsing one costs
+# more than the match itself. Addresses are immutable, so a bounded cache is safe.
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str) -> Address | None:
     """``text`` (brackets allowed, IPv4-mapped IPv6 unmapped) as an address, or None."""
     text = text.strip()

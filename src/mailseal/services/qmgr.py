@@ -45,6 +45,7 @@ from mailseal.config.model import Config
 from mailseal.delivery.smtp import RecipientResult, SmtpAgent, SmtpRequest
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
+from mailseal.queue.body import HEADER_SCAN, MessageBody
 from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, QueueStore
 from mailseal.services.delivery_outcome import Outcome
@@ -58,6 +59,7 @@ from mailseal.services.notices import Failure, queue_notice
 from mailseal.services.qmgr_smtp import ShutdownError, SmtpDispatch, outcome_of
 from mailseal.services.queue_admin_gate import DeliveryGate
 from mailseal.services.recipients import Destination, Recipients, Verdict
+from mailseal.smtp.client_content import StreamedContent
 
 __all__ = ["Outcome", "QueueManager"]
 
@@ -387,8 +389,9 @@ class QueueManager:
             recipients=tuple(
                 replace(envelope.recipients[index], address=dest.address) for index, dest in chunk
             ),
-            content=message.content,
+            content=_smtp_content(message.body),
             envelope=envelope,
+            head=b"" if message.body.in_memory else message.body.head(HEADER_SCAN),
         )
         return self.smtp.deliver(request)
 
@@ -441,3 +444,10 @@ def _close_recipients(recipients: Recipients) -> None:
 
 def _utc(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
+
+
+def _smtp_content(body: MessageBody) -> bytes | StreamedContent:
+    """What the smtp client sends: the bytes, or for a large file a stream read from it."""
+    if body.in_memory:
+        return body.read()
+    return StreamedContent(size=body.size, eight_bit=not body.is_ascii(), pieces=body.chunks)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from mailseal.smtp.client_auth import AuthExchange, ClientMechanism
 from mailseal.smtp.client_capabilities import Capabilities
 from mailseal.smtp.client_channel import ALLOWED, Channel, Expect, Phase
-from mailseal.smtp.client_content import CHUNK_SIZE
+from mailseal.smtp.client_content import CHUNK_SIZE, StreamedContent
 from mailseal.smtp.client_events import (
     ClientEvent,
     Closed,
@@ -114,10 +114,11 @@ class SmtpClient:
         return self._ch.events.popleft() if self._ch.events else None
 
     def data_to_send(self) -> bytes:
-        """Pop the bytes to write to the server, in order."""
-        out = bytes(self._ch.output)
-        self._ch.output.clear()
-        return out
+        """Pop the next bytes to write to the server, in order (``b""``: none left).
+
+        A streamed message body comes a piece at a time: call again until ``b""``.
+        """
+        return self._ch.take_output()
 
     def tls_established(self) -> None:
         """The handshake after STARTTLS succeeded: start afresh with EHLO (RFC 3207 4.2)."""
@@ -159,7 +160,7 @@ class SmtpClient:
         self,
         sender: str,
         recipients: Sequence[str],
-        content: bytes,
+        content: bytes | StreamedContent,
         *,
         sender_params: Mapping[str, str] | None = None,
         recipient_params: Sequence[Mapping[str, str]] | None = None,
@@ -292,7 +293,7 @@ class SmtpClient:
         ch = self._ch
         ch.phase = Phase.CLOSED
         ch.expected.clear()
-        ch.output.clear()
+        ch.drop_output()
         self._inbuf.clear()
         ch.emit(event)
 

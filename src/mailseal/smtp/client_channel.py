@@ -10,7 +10,7 @@ the client send a message body, nor a 334 feed a SASL mechanism.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 
 from mailseal.smtp.client_events import ClientEvent
@@ -69,6 +69,9 @@ class Channel:
 
     def __init__(self) -> None:
         self.output = bytearray()
+        # Output queued ahead of ``output``: bytes, and streams (a message body read
+        # piece by piece by the driver's iterator, never held whole).
+        self._ahead: deque[bytes | Iterator[bytes]] = deque()
         self.expected: deque[tuple[Expect, Handler]] = deque()
         self.events: deque[ClientEvent] = deque()
         self.phase = Phase.GREETING
@@ -86,6 +89,41 @@ class Channel:
             return
         self.output += data
         self.expected.append((kind, handler))
+
+    def send_stream(self, pieces: Iterator[bytes], kind: Expect, handler: Handler) -> None:
+        """Like :meth:`send` for bytes that come from ``pieces`` as the driver writes."""
+        if self.closing:
+            return
+        if self.output:
+            self._ahead.append(bytes(self.output))
+            self.output.clear()
+        self._ahead.append(pieces)
+        self.expected.append((kind, handler))
+
+    def take_output(self) -> bytes:
+        """The next bytes to write, in order; ``b""`` when nothing is left.
+
+        A stream gives one piece per call, so the driver calls this until it gets
+        ``b""`` and writes (and drains) each piece before asking for the next.
+        """
+        while self._ahead:
+            head = self._ahead[0]
+            if isinstance(head, bytes):
+                self._ahead.popleft()
+                return head
+            piece = next(head, None)
+            if piece is None:
+                self._ahead.popleft()
+            elif piece:
+                return piece
+        out = bytes(self.output)
+        self.output.clear()
+        return out
+
+    def drop_output(self) -> None:
+        """Forget everything not yet written (the connection is gone)."""
+        self._ahead.clear()
+        self.output.clear()
 
     def emit(self, event: ClientEvent) -> None:
         self.events.append(event)

@@ -25,7 +25,14 @@ from functools import partial
 
 from mailseal.smtp.client_capabilities import Capabilities
 from mailseal.smtp.client_channel import Channel, Expect
-from mailseal.smtp.client_content import bdat_chunks, dot_stuff, has_8bit, normalise
+from mailseal.smtp.client_content import (
+    StreamedContent,
+    bdat_chunks,
+    dot_stuff,
+    dot_stuff_stream,
+    has_8bit,
+    normalise,
+)
 from mailseal.smtp.client_events import (
     DataStart,
     MailFrom,
@@ -75,7 +82,7 @@ class MailTransaction:
         chunk_size: int,
         sender: str,
         recipients: Sequence[str],
-        content: bytes,
+        content: bytes | StreamedContent,
         sender_params: Mapping[str, str] | None,
         recipient_params: Sequence[Mapping[str, str]] | None,
     ) -> None:
@@ -86,11 +93,14 @@ class MailTransaction:
         self._channel = channel
         self._caps = caps
         self._pipelined = caps.pipelining
-        self._body = normalise(content)
-        self._bdat = prefer_bdat and caps.chunking
+        self._stream = content if isinstance(content, StreamedContent) else None
+        self._body = normalise(content) if isinstance(content, bytes) else b""
+        self._size = len(self._body) if self._stream is None else self._stream.size
+        eight_bit = has_8bit(self._body) if self._stream is None else self._stream.eight_bit
+        self._bdat = prefer_bdat and caps.chunking and self._stream is None
         self._chunk_size = chunk_size
         self._recipients = [_checked_address(r) for r in recipients]
-        self._mail = self._mail_line(_checked_address(sender), content, sender_params or {})
+        self._mail = self._mail_line(_checked_address(sender), eight_bit, sender_params or {})
         self._rcpts = [
             f"RCPT TO:<{r}>" + self._params((recipient_params or [{}] * len(recipients))[i])
             for i, r in enumerate(self._recipients)
@@ -102,8 +112,8 @@ class MailTransaction:
 
     def start(self) -> None:
         limit = self._caps.size
-        if limit and len(self._body) > limit:
-            self._channel.emit(MessageSent(size_exceeded(len(self._body), limit), local=True))
+        if limit and self._size > limit:
+            self._channel.emit(MessageSent(size_exceeded(self._size, limit), local=True))
             self._channel.finish()
             return
         self._channel.command(self._mail, Expect.MAIL, self._on_mail)
@@ -114,14 +124,14 @@ class MailTransaction:
 
     # Building commands.
 
-    def _mail_line(self, sender: str, content: bytes, params: Mapping[str, str]) -> str:
+    def _mail_line(self, sender: str, eight_bit: bool, params: Mapping[str, str]) -> str:
         for key in params:
             if key.upper() in _COMPUTED:
                 raise SmtpClientUsageError(f"{key} is set by the client, not by sender_params")
         line = f"MAIL FROM:<{sender}>"
         if self._caps.size is not None:
-            line += f" SIZE={len(self._body)}"
-        if has_8bit(content) and (self._caps.eightbitmime or self._caps.smtputf8):
+            line += f" SIZE={self._size}"
+        if eight_bit and (self._caps.eightbitmime or self._caps.smtputf8):
             line += " BODY=8BITMIME"
         return line + self._params(params)
 
@@ -190,7 +200,11 @@ class MailTransaction:
             return
         self._channel.emit(DataStart(reply))
         if reply.code == 354:
-            self._channel.send(dot_stuff(self._body), Expect.DOT, self._on_end)
+            if self._stream is not None:
+                body = dot_stuff_stream(self._stream.pieces())
+                self._channel.send_stream(body, Expect.DOT, self._on_end)
+            else:
+                self._channel.send(dot_stuff(self._body), Expect.DOT, self._on_end)
         else:
             self._channel.finish()
 

@@ -52,8 +52,7 @@ def needs_smtputf8(request: SmtpRequest) -> bool:
     addresses = [request.sender, *(r.address for r in request.recipients)]
     if any(not address.isascii() for address in addresses):
         return True
-    headers = request.content.split(b"\r\n\r\n", 1)[0]
-    return any(byte >= 0x80 for byte in headers)
+    return not request.headers.isascii()
 
 
 class SmtpAgent:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.smtp.client_content import StreamedContent
 
 __all__ = ["RecipientResult", "SmtpRequest"]
 
@@ -24,8 +25,22 @@ class SmtpRequest:
     nexthop: str  # "example.com", "example.com:2525", "[mx.example.com]", "[192.0.2.1]:587"
     sender: str  # "" is the null sender
     recipients: tuple[Recipient, ...]
-    content: bytes  # the queued message, CRLF line ends
+    # The queued message, CRLF line ends; a large one is read from its queue file.
+    content: bytes | StreamedContent
     envelope: Envelope
+    head: bytes = b""  # the start of a StreamedContent (its headers), for header checks
+
+    @property
+    def size(self) -> int:
+        """The message size in octets (as queued)."""
+        return len(self.content) if isinstance(self.content, bytes) else self.content.size
+
+    @property
+    def headers(self) -> bytes:
+        """The header block (up to the empty line), CRLF line ends."""
+        text = self.content if isinstance(self.content, bytes) else self.head
+        end = text.find(b"\r\n\r\n")
+        return text if end < 0 else text[:end]
 
 
 @dataclass(frozen=True)

@@ -94,16 +94,18 @@ class SmtpSession:
         return phase in (Phase.READY, Phase.CLOSED, Phase.STARTTLS, Phase.QUIT)
 
     async def _flush(self, stage: Stage) -> None:
-        data = self.client.data_to_send()
         where = stage.write_where or stage.where
         timeout = stage.write_timeout or stage.timeout
         try:
-            for start in range(0, len(data), _WRITE_PIECE):
-                self.connection.write(data[start : start + _WRITE_PIECE])
-                try:
-                    await asyncio.wait_for(self.connection.drain(), timeout)
-                except TimeoutError:
-                    raise SessionTimeoutError(where) from None
+            # A streamed body comes a piece at a time: each is written and drained
+            # before the next is read from the queue file.
+            while data := self.client.data_to_send():
+                for start in range(0, len(data), _WRITE_PIECE):
+                    self.connection.write(data[start : start + _WRITE_PIECE])
+                    try:
+                        await asyncio.wait_for(self.connection.drain(), timeout)
+                    except TimeoutError:
+                        raise SessionTimeoutError(where) from None
         except ConnectionLostError:
             self.client.receive_data(b"")  # the core reports it as the end of the session
 

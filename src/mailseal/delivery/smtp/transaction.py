@@ -25,6 +25,7 @@ from mailseal.delivery.smtp.request import SmtpRequest
 from mailseal.delivery.smtp.results import Failure, reply_failure
 from mailseal.delivery.smtp.session import SessionTimeoutError, SmtpSession, Stage
 from mailseal.log import smtp_client as words
+from mailseal.queue.body import BodyReadError
 from mailseal.queue.envelope import Envelope, Recipient
 from mailseal.smtp.client_events import (
     ClientEvent,
@@ -142,6 +143,12 @@ async def transmit(
         failure = Failure("4.4.2", words.timed_out(target.namaddr, timeout.where))
         transfer.failed.append((list(indices), failure))
         return transfer
+    except BodyReadError as error:
+        # A large message is read from its queue file as it is sent: the server must
+        # not take what was cut short as a whole message, so the session is dropped.
+        session.abort()
+        transfer.failed.append((list(indices), Failure("4.3.0", str(error))))
+        return transfer
     _decide(session, request, indices, events, transfer)
     left = [i for i in indices if i not in transfer.sent and not _has(transfer, i)]
     if left:
@@ -192,7 +199,7 @@ def _ended_data(
     target = session.target
     if event.local:
         limit = session.client.capabilities.size or 0
-        reason = words.size_exceeded(len(request.content), limit, target.namaddr)
+        reason = words.size_exceeded(request.size, limit, target.namaddr)
         transfer.failed.append((accepted, Failure("5.3.4", reason)))
     elif event.reply.code // 100 == 2:
         transfer.sent.update(dict.fromkeys(accepted, event.reply))
