@@ -28,6 +28,7 @@ from mailseal.config.errors import ConfigError
 from mailseal.config.loader import LoadedConfig
 from mailseal.config.model import Config
 from mailseal.daemons.companions import Companion, MasterContext, build_companions
+from mailseal.daemons.heap import HeapTrimmer
 from mailseal.daemons.smtpd import ListenAddress, build_service, listen_addresses
 from mailseal.daemons.workers import WorkerPool, worker_count
 from mailseal.log.sinks import MailLog, open_sink, session_numbers
@@ -94,6 +95,7 @@ class Master:
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
         self._pool: WorkerPool | None = None
+        self._trimmer = HeapTrimmer()  # deliveries and sessions leave freed heap behind
 
     def _build_qmgr(self) -> QueueManager:
         base = self.config.base
@@ -139,12 +141,14 @@ class Master:
             f"daemon started -- version {__version__}, configuration {self.config.directory}",
         )
         qmgr_task = asyncio.get_running_loop().create_task(self.qmgr.run())
+        self._trimmer.start()
         if self._on_ready is not None:
             self._on_ready()
         self._systemd.ready(self._status_text())
         await self._stop.wait()
         self._systemd.stopping()
         self.log.info(self.program, self.number, f"terminating on signal {self._signal}")
+        await self._trimmer.stop()
         await self._shutdown()
         qmgr_task.cancel()
         self.log.close()

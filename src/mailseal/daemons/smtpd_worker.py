@@ -31,6 +31,7 @@ from pathlib import Path
 from mailseal.config.errors import ConfigError
 from mailseal.config.loader import LoadedConfig, load_config
 from mailseal.config.model import Config
+from mailseal.daemons.heap import HeapTrimmer
 from mailseal.daemons.smtpd import build_service
 from mailseal.log.sinks import MailLog, Severity, open_sink, session_numbers
 from mailseal.net.connection import Connection
@@ -121,9 +122,12 @@ class Worker:
             loop.add_signal_handler(signum, self._control, MessageKind.STOP)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         receive_connections(self._connections, self._accepted, self._control)
+        trimmer = HeapTrimmer()  # message buffers come and go: see daemons.heap
+        trimmer.start()
         self._send(encode(MessageKind.READY))
         await self._done.wait()
         await self._finish()
+        await trimmer.stop()
         if self.shared.writer.messages:
             self.log.info(f"{self._syslog_name}/smtpd", os.getpid(), self.shared.writer.summary())
         self.log.close()

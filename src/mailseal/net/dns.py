@@ -37,16 +37,16 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-import dns.asyncresolver
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.rcode
-import dns.rdatatype
-import dns.rdtypes.ANY.MX
-import dns.resolver
-import dns.rrset
+# dnspython is imported where a query is made, not here: it costs a process about
+# 7 MB, and a master that delivers only locally never asks the DNS anything.
+if TYPE_CHECKING:
+    import dns.asyncresolver
+    import dns.name
+    import dns.rdtypes.ANY.MX
+    import dns.resolver
+    import dns.rrset
 
 __all__ = ["DnsError", "MxHost", "MxResolution", "NullMxError", "Resolver", "SkippedMx"]
 
@@ -55,7 +55,8 @@ _MX_LIMIT = 100
 
 # glibc's resolver tries the next server on these and finally says TRY_AGAIN;
 # any other unhappy rcode (FORMERR, ...) is NO_RECOVERY, a hard error.
-_RETRY_RCODES = frozenset({dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED})
+# (SERVFAIL, NOTIMP, REFUSED: RFC 1035 section 4.1.1 codes 2, 4, 5.)
+_RETRY_RCODES = frozenset({2, 4, 5})
 
 # dns_strerror()'s texts for the resolver's h_errno values.
 _HOST_NOT_FOUND = "Host not found"
@@ -132,17 +133,17 @@ class _Reply:
     text: str = ""
 
 
-def _parse_protocols(inet_protocols: str | Iterable[str]) -> tuple[dns.rdatatype.RdataType, ...]:
-    """A then AAAA, as Postfix's inet_proto.c lists them; ``all`` is both."""
+def _parse_protocols(inet_protocols: str | Iterable[str]) -> tuple[str, ...]:
+    """A then AAAA (record type names), as Postfix's inet_proto.c lists them; ``all`` is both."""
     items = [inet_protocols] if isinstance(inet_protocols, str) else list(inet_protocols)
     words = [word.lower() for item in items for word in item.replace(",", " ").split()]
     if not words or any(w not in ("all", "ipv4", "ipv6") for w in words):
         raise ValueError(f"bad inet_protocols value: {inet_protocols!r}")
-    types: list[dns.rdatatype.RdataType] = []
+    types: list[str] = []
     if "all" in words or "ipv4" in words:
-        types.append(dns.rdatatype.A)
+        types.append("A")
     if "all" in words or "ipv6" in words:
-        types.append(dns.rdatatype.AAAA)
+        types.append("AAAA")
     return tuple(types)
 
 
@@ -167,6 +168,9 @@ def _is_ip(text: str) -> bool:
 
 def _to_name(host: str) -> tuple[dns.name.Name, str]:
     """The absolute DNS name to query and the spelling Postfix shows in texts."""
+    import dns.exception
+    import dns.name
+
     shown = host.removesuffix(".")
     invalid = DnsError(
         f"Name service error for {shown}: invalid host or domain name",
@@ -185,16 +189,16 @@ def _to_name(host: str) -> tuple[dns.name.Name, str]:
     return name, ascii_text
 
 
-def _failure(name: str, rdtype: dns.rdatatype.RdataType, status: _Status, why: str) -> _Reply:
-    text = (
-        "Host or domain name not found. "
-        f"Name service error for name={name} type={dns.rdatatype.to_text(rdtype)}: {why}"
-    )
+def _failure(name: str, rdtype: str, status: _Status, why: str) -> _Reply:
+    text = f"Host or domain name not found. Name service error for name={name} type={rdtype}: {why}"
     return _Reply(status, text=text)
 
 
-def _failure_from(exc: Exception, name: str, rdtype: dns.rdatatype.RdataType) -> _Reply:
+def _failure_from(exc: Exception, name: str, rdtype: str) -> _Reply:
     """A resolver exception as the h_errno Postfix would have seen, with its text."""
+    import dns.exception
+    import dns.resolver
+
     if isinstance(exc, dns.resolver.NXDOMAIN):
         status, why = _Status.NOTFOUND, _HOST_NOT_FOUND
     elif isinstance(exc, dns.resolver.NoNameservers):
@@ -204,8 +208,7 @@ def _failure_from(exc: Exception, name: str, rdtype: dns.rdatatype.RdataType) ->
     elif isinstance(exc, (dns.exception.Timeout, OSError)):
         status, why = _Status.RETRY, _TRY_AGAIN
     else:
-        kind = dns.rdatatype.to_text(rdtype)
-        text = f"Name service error for name={name} type={kind}: "
+        text = f"Name service error for name={name} type={rdtype}: "
         return _Reply(_Status.RETRY, text=text + "Malformed or unexpected name server reply")
     return _failure(name, rdtype, status, why)
 
@@ -244,6 +247,10 @@ def _make_resolver(
     nameservers: Sequence[tuple[str, int]] | None, timeout: float
 ) -> dns.asyncresolver.Resolver | None:
     """dnspython's stub resolver without a cache; ``None`` if resolv.conf is unusable."""
+    import dns.asyncresolver
+    import dns.nameserver
+    import dns.resolver
+
     try:
         resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
     except dns.resolver.NoResolverConfiguration:
@@ -283,13 +290,18 @@ class Resolver:
         if address_preference not in ("any", "ipv4", "ipv6"):
             raise ValueError(f"bad smtp_address_preference value: {address_preference!r}")
         self._types = _parse_protocols(inet_protocols)
-        self._versions = {4 if t == dns.rdatatype.A else 6 for t in self._types}
+        self._versions = {4 if t == "A" else 6 for t in self._types}
         self._preference = address_preference
         self._randomize = randomize
         self._defer_no_address = defer_if_no_mx_address_found
         # Shuffling spreads load over equal MX hosts; it needs no secrecy.
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
-        self._resolver = _make_resolver(nameservers, timeout)
+        self._nameservers = nameservers
+        self._timeout = timeout
+        # Made at the first query (reading resolv.conf then), so that a process
+        # that never resolves never loads dnspython.
+        self._resolver: dns.asyncresolver.Resolver | None = None
+        self._resolver_made = False
 
     async def mx_hosts(self, domain: str) -> list[MxHost]:
         """The domain's mail exchangers, best first; raises DnsError or NullMxError."""
@@ -297,8 +309,10 @@ class Resolver:
 
     async def resolve_mx(self, domain: str) -> MxResolution:
         """Like :meth:`mx_hosts`, also telling which hosts were skipped and why."""
+        import dns.name
+
         name, shown = _to_name(domain)
-        reply = await self._query(name, shown, dns.rdatatype.MX)
+        reply = await self._query(name, shown, "MX")
         if reply.status is _Status.NOTFOUND:
             addresses = await self._addresses_or_raise(shown)
             return MxResolution((MxHost(shown.lower(), 0, addresses),), implicit=True)
@@ -381,10 +395,13 @@ class Resolver:
             self._rng.shuffle(ordered)
         return tuple(_order_by_family(ordered, self._preference))
 
-    async def _query(
-        self, name: dns.name.Name, shown: str, rdtype: dns.rdatatype.RdataType
-    ) -> _Reply:
+    async def _query(self, name: dns.name.Name, shown: str, rdtype: str) -> _Reply:
         """One question, its failure mapped to Postfix's status and text."""
+        import dns.exception
+
+        if not self._resolver_made:
+            self._resolver = _make_resolver(self._nameservers, self._timeout)
+            self._resolver_made = True
         if self._resolver is None:
             # Postfix bounces here (DNS_FAIL); a broken resolv.conf is ours, so we wait.
             raise DnsError("Name service initialization failure", temporary=True, dsn="4.3.0")

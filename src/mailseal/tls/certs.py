@@ -7,21 +7,24 @@ subjectAltName (RFC 6125 clients check SAN, not CN). ``inspect_pair`` answers
 what ``mailseal check`` asks about ``smtpd_tls_cert_file`` / ``key_file``:
 readable? PEM? does the key match? is the key private to its owner? expired?
 
-Uses ``cryptography``; the ``ssl`` module is not needed here.
+Uses ``cryptography``, imported by the functions that need it: ``name_matches``
+(which the TLS policy uses in every process) must not cost a process the 10 MB
+of ``cryptography.x509``. The ``ssl`` module is not needed here.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
 __all__ = [
     "PairReport",
@@ -40,6 +43,11 @@ _VALID_DAYS = 825
 
 def make_self_signed(hostname: str, cert_path: Path, key_path: Path) -> None:
     """Write a new RSA-2048 key (0600) and a self-signed certificate for ``hostname``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.UTC)
@@ -110,6 +118,9 @@ def inspect_pair(cert_path: str, key_path: str, *, now: datetime.datetime) -> Pa
 
 def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
     """The DNS names a certificate is for: its subjectAltName, else its CN (RFC 6125 6.4.4)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
@@ -128,6 +139,8 @@ def name_matches(pattern: str, hostname: str) -> bool:
 
 
 def _load_certificate(path: str, errors: list[str]) -> x509.Certificate | None:
+    from cryptography import x509
+
     try:
         chain = x509.load_pem_x509_certificates(Path(path).read_bytes())
     except OSError as error:
@@ -140,6 +153,9 @@ def _load_certificate(path: str, errors: list[str]) -> x509.Certificate | None:
 
 
 def _load_key(path: str, errors: list[str]) -> serialization.SSHPrivateKeyTypes | None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -157,6 +173,8 @@ def _load_key(path: str, errors: list[str]) -> serialization.SSHPrivateKeyTypes 
 
 
 def _same_public_key(certificate: x509.Certificate, key: serialization.SSHPrivateKeyTypes) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
     theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
@@ -172,23 +190,28 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         os.fsync(stream.fileno())
 
 
-_SHORT_NAMES = {
-    NameOID.COMMON_NAME: "CN",
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.EMAIL_ADDRESS: "emailAddress",
-    NameOID.DOMAIN_COMPONENT: "DC",
-}
+@functools.cache
+def _short_names() -> dict[x509.ObjectIdentifier, str]:
+    from cryptography.x509.oid import NameOID
+
+    return {
+        NameOID.COMMON_NAME: "CN",
+        NameOID.COUNTRY_NAME: "C",
+        NameOID.ORGANIZATION_NAME: "O",
+        NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+        NameOID.LOCALITY_NAME: "L",
+        NameOID.STATE_OR_PROVINCE_NAME: "ST",
+        NameOID.EMAIL_ADDRESS: "emailAddress",
+        NameOID.DOMAIN_COMPONENT: "DC",
+    }
 
 
 def name_oneline(name: x509.Name) -> str:
     """OpenSSL's X509_NAME_oneline(): ``/C=US/O=Example/CN=Example CA``."""
+    short_names = _short_names()
     parts = []
     for attribute in name:
-        label = _SHORT_NAMES.get(attribute.oid, attribute.rfc4514_attribute_name)
+        label = short_names.get(attribute.oid, attribute.rfc4514_attribute_name)
         value = attribute.value
         parts.append(f"/{label}={value if isinstance(value, str) else value.hex()}")
     return "".join(parts)

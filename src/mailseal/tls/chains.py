@@ -13,40 +13,62 @@ Two configurations, as in postconf(5):
 
 Every problem is a ``ChainError`` whose text is Postfix's log wording (tls_certkey.c),
 so the caller can log it and keep serving without TLS. The result is a list of
-``KeyChain`` values: one key with its chain, re-encoded as PEM for the SSL context.
+``KeyChain`` values: one key with its chain, as PEM for the SSL context.
 
-Uses ``cryptography``; reads files; no ``ssl``.
+Two readings, one result. The quick one takes the PEM objects as they are
+(plain ``CERTIFICATE`` and unencrypted ``PRIVATE KEY`` / ``RSA PRIVATE KEY`` /
+``EC PRIVATE KEY`` objects, the key type read from the PKCS#8 header) and lets
+OpenSSL check each key against its certificate, as Postfix does. Anything else,
+and every problem, goes to :mod:`mailseal.tls.chains_parsed`, which parses with
+``cryptography`` and words the problem. The quick reading keeps
+``cryptography.x509`` (about 10 MB) out of every smtpd process.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from mailseal.tls.context import install_chain
 
 if TYPE_CHECKING:
     from mailseal.config.model import Config
 
-__all__ = ["ChainError", "KeyChain", "key_algorithm", "load_chain_files", "load_server_chains"]
+__all__ = [
+    "CERT_LABELS",
+    "ENCRYPTED_KEY_LABELS",
+    "KEY_LABELS",
+    "ChainError",
+    "KeyChain",
+    "PemBlock",
+    "blocks_or",
+    "chain_file_blocks",
+    "load_chain_files",
+    "load_server_chains",
+]
 
 # One PEM object: label, then base64 body, then the matching END line (RFC 7468).
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----\r?\n?", re.DOTALL)
-_CERT_LABELS = {b"CERTIFICATE", b"TRUSTED CERTIFICATE", b"X509 CERTIFICATE"}
-_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY"}
-_ENCRYPTED_KEY_LABELS = {b"ENCRYPTED PRIVATE KEY"}
+CERT_LABELS = frozenset({b"CERTIFICATE", b"TRUSTED CERTIFICATE", b"X509 CERTIFICATE"})
+KEY_LABELS = frozenset({b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY"})
+ENCRYPTED_KEY_LABELS = frozenset({b"ENCRYPTED PRIVATE KEY"})
 
-PrivateKey = (
-    rsa.RSAPrivateKey
-    | ec.EllipticCurvePrivateKey
-    | ed25519.Ed25519PrivateKey
-    | ed448.Ed448PrivateKey
-    | dsa.DSAPrivateKey
-)
+# The key types the quick reading names without parsing: by label, or by the
+# algorithm OID of a PKCS#8 PrivateKeyInfo (RFC 5208 section 5; DER bytes of the OID).
+_KEY_TYPE_BY_LABEL = {b"RSA PRIVATE KEY": "RSA", b"EC PRIVATE KEY": "ECDSA"}
+_KEY_TYPE_BY_OID = {
+    bytes.fromhex("2a864886f70d010101"): "RSA",  # 1.2.840.113549.1.1.1 rsaEncryption
+    bytes.fromhex("2a8648ce3d0201"): "ECDSA",  # 1.2.840.10045.2.1 id-ecPublicKey
+    bytes.fromhex("2b6570"): "Ed25519",  # 1.3.101.112 (RFC 8410)
+    bytes.fromhex("2b6571"): "Ed448",  # 1.3.101.113 (RFC 8410)
+}
+
+PemBlock = tuple[bytes, bytes]  # (label, the whole PEM text of the object)
 
 
 class ChainError(Exception):
@@ -55,42 +77,19 @@ class ChainError(Exception):
 
 @dataclass(frozen=True)
 class KeyChain:
-    """One private key and its certificate chain (leaf first), with where they came from."""
+    """One private key and its certificate chain (leaf first), with where they came from.
+
+    ``algorithm`` is OpenSSL's and Postfix's name of the key type (RSA, ECDSA,
+    Ed25519, Ed448, DSA); ``pem_data`` the key, then the chain, in PEM.
+    """
 
     algorithm: str
-    key: PrivateKey
-    chain: tuple[x509.Certificate, ...]
+    pem_data: bytes
     source: str
 
     def pem(self) -> bytes:
         """Key then chain in PEM, the layout ``SSLContext.load_cert_chain`` reads."""
-        key_pem = self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        certs = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
-        return key_pem + certs
-
-
-def key_algorithm(key: object) -> str:
-    """The name OpenSSL and Postfix use for a key's algorithm."""
-    names: tuple[tuple[type, str], ...] = (
-        (rsa.RSAPrivateKey, "RSA"),
-        (rsa.RSAPublicKey, "RSA"),
-        (ec.EllipticCurvePrivateKey, "ECDSA"),
-        (ec.EllipticCurvePublicKey, "ECDSA"),
-        (ed25519.Ed25519PrivateKey, "Ed25519"),
-        (ed25519.Ed25519PublicKey, "Ed25519"),
-        (ed448.Ed448PrivateKey, "Ed448"),
-        (ed448.Ed448PublicKey, "Ed448"),
-        (dsa.DSAPrivateKey, "DSA"),
-        (dsa.DSAPublicKey, "DSA"),
-    )
-    for kind, name in names:
-        if isinstance(key, kind):
-            return name
-    return type(key).__name__
+        return self.pem_data
 
 
 def load_server_chains(config: Config) -> tuple[KeyChain, ...]:
@@ -110,6 +109,28 @@ def load_server_chains(config: Config) -> tuple[KeyChain, ...]:
 
 def load_chain_files(paths: tuple[str, ...] | list[str]) -> tuple[KeyChain, ...]:
     """Keys each followed by its chain, from ``paths`` read as one concatenation."""
+    quick = _quick_chain_files(paths)
+    if quick is not None:
+        return quick
+    from mailseal.tls.chains_parsed import parsed_chain_files
+
+    return parsed_chain_files(paths)
+
+
+def _load_pair(label: str, cert_file: str, key_file: str) -> KeyChain:
+    quick = _quick_pair(cert_file, key_file)
+    if quick is not None:
+        return quick
+    from mailseal.tls.chains_parsed import parsed_pair
+
+    return parsed_pair(label, cert_file, key_file)
+
+
+# -- reading PEM objects ------------------------------------------------------------------
+
+
+def chain_file_blocks(paths: tuple[str, ...] | list[str]) -> list[tuple[bytes, bytes, str]]:
+    """Every PEM object of ``paths`` in order: (label, text, path); ChainError if unreadable."""
     blocks: list[tuple[bytes, bytes, str]] = []
     for path in paths:
         try:
@@ -117,74 +138,18 @@ def load_chain_files(paths: tuple[str, ...] | list[str]) -> tuple[KeyChain, ...]
         except ChainError as error:
             raise ChainError(f"error opening chain file: {path}: {error}") from None
         blocks.extend((label, body, path) for label, body in found)
-    chains: list[KeyChain] = []
-    key: PrivateKey | None = None
-    certs: list[x509.Certificate] = []
-    source = ""
-    for index, (label, body, path) in enumerate(blocks, start=1):
-        if label in _KEY_LABELS | _ENCRYPTED_KEY_LABELS:
-            if key is not None:
-                chains.append(_finish(key, certs, source, index))
-            key, certs, source = _parse_key(label, body, path, index), [], path
-        elif label in _CERT_LABELS:
-            if key is None:
-                raise ChainError(f"error loading chain from {path}: key not first")
-            certs.append(_parse_cert(body, path, index))
-    if key is None:
-        raise ChainError(f"No private key found in {', '.join(paths)}")
-    chains.append(_finish(key, certs, source, len(blocks)))
-    return tuple(chains)
+    return blocks
 
 
-def _finish(key: PrivateKey, certs: list[x509.Certificate], path: str, index: int) -> KeyChain:
-    if not certs:
-        raise ChainError(
-            f"error loading certificate chain: key at index {index} in {path} "
-            "not followed by a certificate"
-        )
-    if not _same_public_key(key, certs[0]):
-        raise ChainError(
-            f"error loading certificate chain: key at index {index} in {path} "
-            "does not match the certificate"
-        )
-    return KeyChain(key_algorithm(key), key, tuple(certs), path)
-
-
-def _load_pair(label: str, cert_file: str, key_file: str) -> KeyChain:
-    cert_problem = f'cannot get {label} certificate from file "{cert_file}": disabling TLS support'
-    certs = [
-        _parse_cert(body, cert_file, index)
-        for index, (kind, body) in enumerate(_blocks_or(cert_file, cert_problem), start=1)
-        if kind in _CERT_LABELS
-    ]
-    if not certs:
-        raise ChainError(f"{cert_problem} (no PEM certificate in the file)")
-    key_problem = f'cannot get {label} private key from file "{key_file}": disabling TLS support'
-    keys = [
-        (index, kind, body)
-        for index, (kind, body) in enumerate(_blocks_or(key_file, key_problem), start=1)
-        if kind in _KEY_LABELS | _ENCRYPTED_KEY_LABELS
-    ]
-    if not keys:
-        raise ChainError(f"{key_problem} (no PEM private key in the file)")
-    index, kind, body = keys[0]
-    key = _parse_key(kind, body, key_file, index)
-    if not _same_public_key(key, certs[0]):
-        raise ChainError(
-            f"{label} private key in {key_file} does not match public key in {cert_file}: "
-            "disabling TLS support"
-        )
-    return KeyChain(key_algorithm(key), key, tuple(certs), cert_file)
-
-
-def _blocks_or(path: str, problem: str) -> list[tuple[bytes, bytes]]:
+def blocks_or(path: str, problem: str) -> list[PemBlock]:
+    """The PEM objects of ``path``; ChainError("``problem`` (reason)") if unreadable."""
     try:
         return _pem_blocks(path)
     except ChainError as error:
         raise ChainError(f"{problem} ({error})") from None
 
 
-def _pem_blocks(path: str) -> list[tuple[bytes, bytes]]:
+def _pem_blocks(path: str) -> list[PemBlock]:
     """Every PEM object in ``path``: (label, whole text); ChainError(reason) if unreadable."""
     try:
         data = Path(path).read_bytes()
@@ -193,31 +158,94 @@ def _pem_blocks(path: str) -> list[tuple[bytes, bytes]]:
     return [(match.group(1), match.group(0)) for match in _PEM_BLOCK.finditer(data)]
 
 
-def _parse_cert(body: bytes, path: str, index: int) -> x509.Certificate:
+# -- the quick reading: None sends the caller to the careful one ---------------------------
+
+
+def _quick_chain_files(paths: tuple[str, ...] | list[str]) -> tuple[KeyChain, ...] | None:
     try:
-        return x509.load_pem_x509_certificate(body)
-    except ValueError:
-        raise ChainError(
-            f"error loading certificate (PEM object number {index}) from {path}"
-        ) from None
+        blocks = chain_file_blocks(paths)
+    except ChainError:
+        return None
+    groups: list[tuple[PemBlock, list[bytes], str]] = []
+    for label, body, path in blocks:
+        if label in KEY_LABELS | ENCRYPTED_KEY_LABELS:
+            groups.append(((label, body), [], path))
+        elif label in CERT_LABELS:
+            if not groups:
+                return None  # "key not first"
+            groups[-1][1].append(body)
+    chains = [_vouched(key, certs, source) for key, certs, source in groups]
+    if not chains or any(chain is None for chain in chains):
+        return None
+    return tuple(chain for chain in chains if chain is not None)
 
 
-def _parse_key(label: bytes, body: bytes, path: str, index: int) -> PrivateKey:
-    # Postfix reads keys without a passphrase (a daemon has nobody to ask).
-    detail = " (encrypted keys are not supported)" if label in _ENCRYPTED_KEY_LABELS else ""
+def _quick_pair(cert_file: str, key_file: str) -> KeyChain | None:
     try:
-        key = serialization.load_pem_private_key(body, password=None)
-    except (ValueError, TypeError):
-        raise ChainError(
-            f"error loading private key (PEM object number {index}) from {path}{detail}"
-        ) from None
-    if not isinstance(key, PrivateKey):
-        raise ChainError(f"unsupported private key type at index {index} in {path}")
-    return key
+        certs = [body for label, body in _pem_blocks(cert_file) if label in CERT_LABELS]
+        keys = [
+            block
+            for block in _pem_blocks(key_file)
+            if block[0] in KEY_LABELS | ENCRYPTED_KEY_LABELS
+        ]
+    except ChainError:
+        return None
+    if not keys:
+        return None
+    return _vouched(keys[0], certs, cert_file)
 
 
-def _same_public_key(key: PrivateKey, certificate: x509.Certificate) -> bool:
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
-    theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
-    return ours == theirs
+def _vouched(key: PemBlock, certs: list[bytes], source: str) -> KeyChain | None:
+    """The chain, if it is plain PEM of a known key type and OpenSSL takes it."""
+    label, body = key
+    if not certs or any(not cert.startswith(b"-----BEGIN CERTIFICATE-----") for cert in certs):
+        return None
+    algorithm = _KEY_TYPE_BY_LABEL.get(label)
+    der = _pem_der(body)
+    if der is None:
+        return None  # headers (an encrypted key) or bad base64
+    if label == b"PRIVATE KEY":
+        algorithm = _KEY_TYPE_BY_OID.get(_pkcs8_algorithm(der) or b"")
+    if algorithm is None:
+        return None
+    data = b"".join(block if block.endswith(b"\n") else block + b"\n" for block in (body, *certs))
+    chain = KeyChain(algorithm, data, source)
+    try:
+        # OpenSSL checks the key against the leaf (SSL_CTX_check_private_key).
+        install_chain(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), chain)
+    except (ssl.SSLError, OSError, ValueError):
+        return None
+    return chain
+
+
+def _pem_der(block: bytes) -> bytes | None:
+    """The DER inside one PEM object; None if it carries headers or is not base64."""
+    lines = block.strip().splitlines()[1:-1]
+    if any(b":" in line for line in lines):
+        return None  # RFC 1421 headers: Proc-Type / DEK-Info of an encrypted key
+    try:
+        return base64.b64decode(b"".join(line.strip() for line in lines), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _pkcs8_algorithm(der: bytes) -> bytes | None:
+    """The algorithm OID of a PKCS#8 PrivateKeyInfo: SEQUENCE { INTEGER, SEQUENCE { OID ..."""
+    outer = _der_item(der, 0, 0x30)
+    version = _der_item(der, outer[0], 0x02) if outer else None
+    algorithm = _der_item(der, version[1], 0x30) if version else None
+    oid = _der_item(der, algorithm[0], 0x06) if algorithm else None
+    return der[oid[0] : oid[1]] if oid else None
+
+
+def _der_item(der: bytes, at: int, tag: int) -> tuple[int, int] | None:
+    """(start, end) of the contents of the DER item at ``at`` if its tag is ``tag``."""
+    if at + 2 > len(der) or der[at] != tag:
+        return None
+    length, at = der[at + 1], at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or at + count > len(der):
+            return None
+        length, at = int.from_bytes(der[at : at + count], "big"), at + count
+    return (at, at + length) if at + length <= len(der) else None

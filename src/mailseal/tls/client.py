@@ -46,13 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509 import verification
-from cryptography.x509.oid import ExtendedKeyUsageOID
-
 from mailseal.config.kinds import ProtocolsKind
-from mailseal.tls.certs import certificate_names, name_oneline
 from mailseal.tls.chains import ChainError, load_chain_files
 from mailseal.tls.ciphers import cipher_string, protocol_window
 from mailseal.tls.context import install_chain, set_protocols, ssl_option_bits
@@ -60,8 +54,14 @@ from mailseal.tls.levels import TlsLevel
 from mailseal.tls.outcome import PeerTrust, TlsOutcome, judge_server_side
 from mailseal.tls.policy import match_peer_name
 
+# cryptography (x509, verification) is imported where a certificate is looked at,
+# not here: it costs about 10 MB in every process, and a master that delivers
+# only locally, or an smtpd process, never needs it.
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from cryptography import x509
+    from cryptography.x509 import verification
 
     from mailseal.config.model import Config
     from mailseal.tls.policy import TlsPolicy
@@ -276,11 +276,16 @@ def _install_client_certs(context: ssl.SSLContext, recipe: _Recipe) -> None:
 
 
 def _load_anchors(ca_file: str, ca_path: str, *, system: bool) -> verification.Store | None:
+    if not (ca_file or ca_path or system):
+        return None
+    from cryptography import x509
+    from cryptography.x509 import verification
+
     certificates: dict[bytes, x509.Certificate] = {}
     try:
         if ca_file:
             for certificate in x509.load_pem_x509_certificates(Path(ca_file).read_bytes()):
-                certificates[certificate.fingerprint(_SHA256)] = certificate
+                certificates[_fingerprint(certificate)] = certificate
         if ca_path:
             certificates.update(_directory_anchors(Path(ca_path)))
     except (OSError, ValueError) as error:
@@ -297,22 +302,26 @@ def _load_anchors(ca_file: str, ca_path: str, *, system: bool) -> verification.S
 
 def _directory_anchors(directory: Path) -> dict[bytes, x509.Certificate]:
     """Every PEM certificate in a CApath-style directory (hash links, bundles, anything)."""
+    from cryptography import x509
+
     found: dict[bytes, x509.Certificate] = {}
     for path in sorted(directory.iterdir()):
         try:
             certificates = x509.load_pem_x509_certificates(path.read_bytes())
         except (OSError, ValueError):
             continue  # not a certificate file: OpenSSL's CApath lookup would skip it too
-        found.update((c.fingerprint(_SHA256), c) for c in certificates)
+        found.update((_fingerprint(c), c) for c in certificates)
     return found
 
 
 @functools.lru_cache(maxsize=1)
 def _system_anchors() -> dict[bytes, x509.Certificate]:
+    from cryptography import x509
+
     paths = ssl.get_default_verify_paths()
     if paths.cafile and Path(paths.cafile).is_file():
         certificates = x509.load_pem_x509_certificates(Path(paths.cafile).read_bytes())
-        return {c.fingerprint(_SHA256): c for c in certificates}
+        return {_fingerprint(c): c for c in certificates}
     if paths.capath and Path(paths.capath).is_dir():
         return _directory_anchors(Path(paths.capath))
     return {}
@@ -323,6 +332,8 @@ def _system_anchors() -> dict[bytes, x509.Certificate]:
 
 def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> tuple[x509.Certificate, ...]:
     """The certificates the server sent, leaf first (see the module docstring)."""
+    from cryptography import x509
+
     getter: Any = getattr(ssl_object, "get_unverified_chain", None)
     if getter is None:
         getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
@@ -356,6 +367,8 @@ def judge_client(
     ``mx_host``: the server's host name; ``from_dns_mx``: that name came from an
     MX lookup. ``anchors``: the CAs trusted (None: none).
     """
+    from mailseal.tls.certs import certificate_names
+
     base = judge_server_side(ssl_object, digest=policy.fingerprint_digest, ca_configured=False)
     chain = peer_chain(ssl_object)
     # DANE is not implemented: "dane" is judged as "may" (the caller uses it so).
@@ -399,12 +412,15 @@ def verify_chain(
 ) -> CertFailure | None:
     """None when ``chain`` (leaf first) leads to one of ``anchors``; else Postfix's reason."""
     if anchors is not None:
+        from cryptography.x509 import verification
+
+        ca_policy, ee_policy = _extension_policies()
         verifier = (
             verification.PolicyBuilder()
             .store(anchors)
             .time(now)
             .max_chain_depth(depth)
-            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+            .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
             .build_client_verifier()
         )
         try:
@@ -419,6 +435,8 @@ def _classify(
     chain: Sequence[x509.Certificate], now: datetime.datetime, detail: str
 ) -> CertFailure:
     """tls_log_verify_error(): OpenSSL reports the problem nearest the leaf."""
+    from mailseal.tls.certs import name_oneline
+
     if _NOT_SERVER in detail:
         return CertFailure("", _NOT_SERVER)
     for index, certificate in enumerate(chain):
@@ -438,6 +456,8 @@ def _classify(
 def _server_usage(
     policy: verification.Policy, certificate: x509.Certificate, eku: x509.ExtendedKeyUsage | None
 ) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     # OpenSSL's "sslserver" purpose: an EKU, when present, must allow TLS server use.
     if eku is not None and not (
         ExtendedKeyUsageOID.SERVER_AUTH in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
@@ -445,11 +465,22 @@ def _server_usage(
         raise ValueError(_NOT_SERVER)
 
 
-_SHA256 = hashes.SHA256()
-# Closer to OpenSSL than the Web PKI defaults: private CAs rarely carry every extension.
-_CA_POLICY = verification.ExtensionPolicy.permit_all().require_present(
-    x509.BasicConstraints, verification.Criticality.AGNOSTIC, None
-)
-_EE_POLICY = verification.ExtensionPolicy.permit_all().may_be_present(
-    x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _server_usage
-)
+def _fingerprint(certificate: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+
+    return certificate.fingerprint(hashes.SHA256())
+
+
+@functools.cache
+def _extension_policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
+    """Closer to OpenSSL than the Web PKI defaults: private CAs rarely carry every extension."""
+    from cryptography import x509
+    from cryptography.x509 import verification
+
+    ca_policy = verification.ExtensionPolicy.permit_all().require_present(
+        x509.BasicConstraints, verification.Criticality.AGNOSTIC, None
+    )
+    ee_policy = verification.ExtensionPolicy.permit_all().may_be_present(
+        x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _server_usage
+    )
+    return ca_policy, ee_policy

@@ -4,7 +4,7 @@
   versions (the pure choice of window is in ``mailseal.tls.ciphers``).
 * ``install_chain``: load one key with its chain into a context. ``ssl`` reads
   chains only from files, and a chain file may hold several keys, so each
-  ``KeyChain`` is re-encoded and handed over through an anonymous in-memory file
+  ``KeyChain``'s PEM is handed over through an anonymous in-memory file
   (``memfd_create``), so that no private key is ever copied to disk; where
   memfd is missing, a private temporary directory is used.
 * ``ssl_option_bits``: ``tls_ssl_options`` (OpenSSL option names or numbers).
@@ -76,7 +76,7 @@ def install_chain(context: ssl.SSLContext, chain: KeyChain) -> None:
             while written < len(data):
                 written += os.write(descriptor, data[written:])
             path = f"/proc/self/fd/{descriptor}"
-            context.load_cert_chain(path, path)
+            context.load_cert_chain(path, path, password=_no_passphrase)
         finally:
             os.close(descriptor)
         return
@@ -85,7 +85,13 @@ def install_chain(context: ssl.SSLContext, chain: KeyChain) -> None:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
-        context.load_cert_chain(path, path)
+        context.load_cert_chain(path, path, password=_no_passphrase)
+
+
+def _no_passphrase() -> bytes:
+    # An encrypted key must never reach OpenSSL's default callback, which would
+    # prompt on the terminal; Postfix reads keys without a passphrase too.
+    raise ValueError("encrypted keys are not supported")
 
 
 def ssl_option_bits(names: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:

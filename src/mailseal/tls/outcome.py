@@ -25,10 +25,10 @@ import ssl
 import weakref
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "HandshakeFailure",
@@ -96,6 +96,12 @@ def judge_server_side(
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         return TlsOutcome(protocol, name, bits, alg_bits, PeerTrust.ANONYMOUS)
+    # Imported only when a peer shows a certificate: cryptography.x509 costs
+    # about 10 MB in every process, and most SMTP clients show none.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
     certificate = x509.load_der_x509_certificate(der)
     spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -141,6 +147,8 @@ def _name_text(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
 
 def _issuer_text(issuer: x509.Name) -> str:
     """The issuer's CN, else its organization (Postfix tls_issuer_CN)."""
+    from cryptography.x509.oid import NameOID
+
     return _name_text(issuer, NameOID.COMMON_NAME) or _name_text(issuer, NameOID.ORGANIZATION_NAME)
 
 
