@@ -9,6 +9,7 @@ worker" are observed, not assumed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -29,9 +30,18 @@ def _children(pid: int) -> list[int]:
     tasks = Path(f"/proc/{pid}/task")
     found: list[int] = []
     for task in tasks.iterdir():
-        text = (task / "children").read_text(encoding="ascii")
-        found += [int(p) for p in text.split()]
+        # asyncio runs a thread per child process that ends with it: a task listed
+        # a moment ago may be gone by the time its file is read.
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            found += [int(p) for p in (task / "children").read_text(encoding="ascii").split()]
     return sorted(found)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""  # exited since it was listed
 
 
 def _workers(master: int, want: int = 2, timeout: float = 20.0) -> list[int]:
@@ -40,7 +50,7 @@ def _workers(master: int, want: int = 2, timeout: float = 20.0) -> list[int]:
         workers = [
             p
             for p in _children(master)
-            if b"smtpd_worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+            if b"smtpd_worker" in _cmdline(p)
         ]
         if len(workers) == want:
             return workers
