@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
 from mailseal.cli import context
 from mailseal.config.errors import ConfigError, Location
 from mailseal.config.kinds import ListKind, TableListKind, TableRef
@@ -166,6 +164,10 @@ def _check_server_name(
 
 
 def _check_ca_file(name: str, path: str, where: Location | None) -> Iterator[Finding]:
+    # Imported here: cli.main imports this module in every process, the server's too,
+    # and cryptography's X.509 parser costs about 10 MB there.
+    from cryptography import x509
+
     try:
         x509.load_pem_x509_certificates(Path(path).read_bytes())
     except OSError as error:

@@ -27,7 +27,7 @@ from mailseal.cli import (
     postsuper,
     sendmail,
     server,
-    tls_finger,
+    tls_finger_options,
 )
 from mailseal.cli.report import CommandError
 from mailseal.config.errors import ConfigError
@@ -43,7 +43,7 @@ _SUBCOMMANDS = (
     postalias,
     server,
     passwd,
-    tls_finger,
+    tls_finger_options,
     postqueue,
     postsuper,
     postcat,

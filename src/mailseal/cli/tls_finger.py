@@ -40,6 +40,7 @@ from mailseal.cli.tls_finger_dest import (
     parse_nameserver,
     resolve_targets,
 )
+from mailseal.cli.tls_finger_options import LEVELS, PROGRAM, register
 from mailseal.cli.tls_finger_report import chain_lines
 from mailseal.cli.tls_finger_session import SessionPlan, Verdict, finger
 from mailseal.config.errors import ConfigError, Setting
@@ -50,94 +51,12 @@ from mailseal.tls.levels import TlsLevel
 from mailseal.tls.policy import PolicyError, resolve_policy
 
 __all__ = ["LEVELS", "PROGRAM", "register", "run"]
-
-PROGRAM = "tls-finger"
-LEVELS = ("none", "may", "encrypt", "fingerprint", "verify", "secure")
 _SMTP_PORT = 25
 _SMTPS_PORT = 465  # RFC 8314 submissions; posttls-finger would still default to 25
 
 
 class _UsageError(Exception):
     """Options that cannot work together: exit status 2."""
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``tls-finger`` sub-command."""
-    parser = commands.add_parser(
-        PROGRAM,
-        help="probe the TLS of an SMTP server (like posttls-finger)",
-        description=(
-            "Connect to an SMTP server, start TLS and report the protocol, cipher and "
-            "certificate, and whether the security level is met (exit status 0) or not (1)."
-        ),
-    )
-    _add_tls_options(parser)
-    _add_connection_options(parser)
-    parser.add_argument(
-        "destination", metavar="DESTINATION", help="domain[:port], [host] or [host]:port"
-    )
-    parser.add_argument("matches", metavar="MATCH", nargs="*", help="names or fingerprints")
-    parser.set_defaults(handler=run)
-
-
-def _add_tls_options(parser: argparse.ArgumentParser) -> None:
-    """posttls-finger's TLS options (``-c`` is mailseal's configuration directory)."""
-    add = parser.add_argument
-    add("-l", dest="level", default="secure", choices=LEVELS, help="security level (secure)")
-    add("-F", "-P", dest="ca", metavar="CAFILE", help="trust anchors: a PEM file or CApath dir")
-    add("-p", dest="protocols", metavar="PROTOCOLS", help='TLS protocols, e.g. ">=TLSv1.2"')
-    add("-s", dest="servername", metavar="NAME", help="SNI name (none by default)")
-    add("-d", dest="digest", metavar="MDALG", help="fingerprint digest (sha256)")
-    add(
-        "-H",
-        "-x",
-        "-f",
-        dest="extra_matches",
-        metavar="MATCH",
-        action="append",
-        default=[],
-        help="a name (verify/secure) or fingerprint (fingerprint level) to match",
-    )
-    add("-C", dest="pem", action="store_true", help="print the chain in PEM form too")
-    add(
-        "-o",
-        dest="overrides",
-        metavar="NAME=VALUE",
-        action="append",
-        default=[],
-        help="override a main.cf parameter",
-    )
-
-
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("-m", dest="count", type=int, default=5, metavar="COUNT", help="addresses to try (5)")
-    add(
-        "-t",
-        dest="connect_timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="TCP connection timeout (30)",
-    )
-    add(
-        "-T",
-        dest="command_timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="timeout for each reply, the handshake and each DNS query (30)",
-    )
-    add("-w", "--smtps", dest="wrapper", action="store_true", help="implicit TLS (port 465)")
-    add("--no-chat", dest="chat", action="store_false", help="show only TLS information")
-    add(
-        "--dns-server",
-        dest="dns_servers",
-        metavar="ADDR[:PORT]",
-        action="append",
-        default=[],
-        help="DNS server to ask (default: dns_servers, else /etc/resolv.conf)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from mailseal.config.errors import Setting
 from mailseal.config.facts import SystemFacts
 from mailseal.config.model import Config
 import mailseal.daemons.master, mailseal.daemons.smtpd_worker
+import mailseal.cli.main  # the master runs in the mailseal command's process
 from mailseal.net.dns import Resolver
 from mailseal.tls.server import build_server_tls
 facts = SystemFacts(hostname="mail.example.com", config_directory="/etc/mailseal")
