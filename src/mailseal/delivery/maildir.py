@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailseal.queue.body import MessageBody
+from mailseal.queue.body import BodyReadError, MessageBody
 from mailseal.queue.fsio import write_all
 
 __all__ = ["MaildirDelivery", "MaildirError", "deliver_to_maildir", "maildir_filename"]
@@ -212,6 +212,9 @@ def _write_tmp(
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=tmp_fd)
+            if isinstance(exc, BodyReadError):
+                # Our queue file, not the mailbox, failed: try again later, never bounce.
+                raise MaildirError(str(exc), True, "4.3.0") from None
             raise _error("error writing message", exc, "5.3.0") from None
         return name, size
     raise MaildirError(f"create maildir file {maildir / 'tmp'}: no unique file name", True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailseal.delivery.maildir import _lf_pieces, deliver_to_maildir
+from mailseal.delivery.maildir import MaildirError, _lf_pieces, deliver_to_maildir
 from mailseal.queue.body import INLINE_LIMIT
 from mailseal.queue.envelope import Envelope, Recipient
 from mailseal.queue.store import QueueName, QueueStore
@@ -46,3 +47,23 @@ def test_a_large_queued_message_is_delivered_from_its_file(tmp_path: Path) -> No
     assert delivered.size == len(expected)
     assert delivered.path.name.endswith(f",S={len(expected)}")
     assert os.listdir(tmp_path / "Maildir" / "tmp") == []
+
+
+def test_a_queue_file_that_cannot_be_read_defers_and_leaves_nothing(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "queue", fsync=False)
+    store.create()
+    content = b"Subject: big\r\n\r\n" + (b"z" * 98 + b"\r\n") * (INLINE_LIMIT * 2 // 100)
+    envelope = Envelope("s@example.org", (Recipient("r@example.net", "r@example.net"),), 0.0)
+    queue_id = store.enqueue(envelope, content)
+    message = store.read(queue_id, QueueName.INCOMING)
+    # The file loses its end under the open body (as a failing disk would make reads fail).
+    os.truncate(store.path(queue_id, QueueName.INCOMING), INLINE_LIMIT)
+    with pytest.raises(MaildirError) as caught:
+        deliver_to_maildir(tmp_path / "Maildir", message.body, hostname="mx")
+    assert caught.value.temporary
+    assert caught.value.dsn == "4.3.0"
+    assert "queue file shrank" in caught.value.text
+    assert os.listdir(tmp_path / "Maildir" / "tmp") == []
+    assert not (tmp_path / "Maildir" / "new").exists() or not os.listdir(
+        tmp_path / "Maildir" / "new"
+    )
