@@ -203,6 +203,8 @@ class Master:
             program=self.program,
             number=self.number,
             queued=self._wake_qmgr,
+            # A worker that crashed mid-DATA leaves its spool files: nobody else will.
+            exited=self.store.remove_spools,
         )
 
     def _wake_qmgr(self, queue_id: str) -> None:

@@ -79,7 +79,9 @@ class WorkerPool:
         program: str,
         number: int,
         queued: Callable[[str], None],
+        exited: Callable[[int], object] = lambda pid: None,
     ) -> None:
+        """``queued(id)`` when a worker stored a message, ``exited(pid)`` when one ended."""
         self._config_dir = config_dir
         self._hostname = hostname
         self.count = count
@@ -87,6 +89,7 @@ class WorkerPool:
         self._program = program
         self._number = number
         self._queued = queued
+        self._exited = exited
         self._current: list[_Worker] = []
         self._old: list[_Worker] = []
         self._turn = itertools.count()
@@ -180,6 +183,7 @@ class WorkerPool:
 
     async def _watch(self, worker: _Worker) -> None:
         status = await worker.process.wait()
+        self._exited(worker.process.pid)
         if not worker.ready.done():
             worker.ready.set_exception(RuntimeError(f"a worker exited with status {status}"))
         self._close(worker)

@@ -185,8 +185,26 @@ class QueueStore:
     # -- accepting mail -----------------------------------------------------------------
 
     def open_spool(self, queue_id: str) -> SpoolFile:
-        """A spool file in incoming/ for the content of ``queue_id`` while it arrives."""
-        return SpoolFile.create(self._dir / QueueName.INCOMING, f"{TEMP_PREFIX}spool-{queue_id}")
+        """A spool file in incoming/ for the content of ``queue_id`` while it arrives.
+
+        The name carries the process ID, so the spools of a process that died can be
+        found (:meth:`remove_spools`); recovery at start-up removes any others.
+        """
+        stem = f"{TEMP_PREFIX}spool-{os.getpid()}-{queue_id}"
+        return SpoolFile.create(self._dir / QueueName.INCOMING, stem)
+
+    def remove_spools(self, pid: int) -> int:
+        """Delete the spool files process ``pid`` left behind; how many there were."""
+        prefix = f"{TEMP_PREFIX}spool-{pid}-"
+        incoming = self._dir / QueueName.INCOMING
+        removed = 0
+        with os.scandir(incoming) as entries:
+            names = [entry.name for entry in entries if entry.name.startswith(prefix)]
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                (incoming / name).unlink()
+                removed += 1
+        return removed
 
     def enqueue(
         self, envelope: Envelope, content: bytes | PrefixedContent, queue_id: str | None = None

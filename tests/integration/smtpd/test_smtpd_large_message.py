@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from raw_smtp import Dialogue
@@ -97,3 +98,20 @@ def test_big_messages_through_bdat(servers: Servers) -> None:
         assert f"{len(chunk) * 3} bytes queued" in last.text
     (delivered,) = instance.process.wait_delivered(1, timeout=30)
     assert delivered.read_bytes().endswith(chunk.replace(b"\r\n", b"\n") * 3)
+
+
+def test_a_worker_killed_mid_data_leaves_no_spool(servers: Servers) -> None:
+    instance = servers.start("message_size_limit = 20000000\nsmtpd_worker_processes = 2")
+    with Dialogue(instance.ports.smtp) as smtp:
+        _open_data(smtp)
+        smtp.send(b"Subject: doomed\r\n\r\n" + LINE * 20000)
+        deadline = time.monotonic() + 10
+        while not (spools := [n for n in _incoming(instance) if "spool" in n]):
+            assert time.monotonic() < deadline, "the content never reached a spool file"
+            time.sleep(0.05)
+        worker = int(spools[0].split("-")[2])  # tmp-spool-PID-QUEUEID
+        assert worker != instance.process.pid
+        os.kill(worker, signal.SIGKILL)
+        instance.process.wait_log(rf"pid {worker} exit status")
+    assert _wait_incoming_empty(instance) == []
+    assert instance.process.delivered() == []

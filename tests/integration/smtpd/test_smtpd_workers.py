@@ -47,11 +47,7 @@ def _cmdline(pid: int) -> bytes:
 def _workers(master: int, want: int = 2, timeout: float = 20.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [
-            p
-            for p in _children(master)
-            if b"smtpd_worker" in _cmdline(p)
-        ]
+        workers = [p for p in _children(master) if b"smtpd_worker" in _cmdline(p)]
         if len(workers) == want:
             return workers
         time.sleep(0.1)

@@ -146,3 +146,17 @@ def test_body_chunks_join_to_the_content(data: bytes, size: int) -> None:
     body = MessageBody(data)
     assert b"".join(body.chunks(size)) == data
     assert all(0 < len(piece) <= size for piece in body.chunks(size))
+
+
+def test_the_spools_of_a_dead_process_are_removed_and_no_others(store: QueueStore) -> None:
+    mine = store.open_spool("4ABCD12345")
+    incoming = store.directory / QueueName.INCOMING
+    theirs = incoming / f"{TEMP_PREFIX}spool-999999999-4ABCD12346"
+    theirs.write_bytes(b"left by a crashed worker")
+    other = incoming / f"{TEMP_PREFIX}spool-9999999990-4ABCD12347"  # a longer PID
+    other.write_bytes(b"someone else's")
+    assert store.remove_spools(999999999) == 1
+    assert not theirs.exists()
+    assert other.exists() and mine.path.exists()
+    assert str(os.getpid()) in mine.path.name
+    mine.discard()
