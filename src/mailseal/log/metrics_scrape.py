@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from mailseal import __version__
@@ -45,6 +44,10 @@ class CertificateExpiry:
 
 def _not_after(path: str) -> float | None:
     """The first certificate's notAfter, or None when the file cannot be read as PEM."""
+    # Imported at the first scrape, not with the module: the master imports this module
+    # whatever metrics_listen_address says, and the X.509 parser costs it about 10 MB.
+    from cryptography import x509
+
     try:
         data = Path(path).read_bytes()
         certificates = x509.load_pem_x509_certificates(data)

@@ -35,6 +35,7 @@ from mailseal.config.facts import SystemFacts
 from mailseal.config.model import Config
 import mailseal.daemons.master, mailseal.daemons.smtpd_worker
 import mailseal.cli.main  # the master runs in the mailseal command's process
+import mailseal.daemons.metrics, mailseal.daemons.json_log, mailseal.daemons.control
 from mailseal.net.dns import Resolver
 from mailseal.tls.server import build_server_tls
 facts = SystemFacts(hostname="mail.example.com", config_directory="/etc/mailseal")
