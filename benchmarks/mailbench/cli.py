@@ -177,6 +177,8 @@ def _memory(args: argparse.Namespace, servers: list[Server]) -> list[dict[str, A
             out.append(memory.idle_connections(server, args.idle_connections, hold=2.0))
         out.append(memory.rss_50x100k(server, args.duration))
         out.append(memory.big_message(server, args.big_message))
+        if server.name == "mailseal":
+            out.append(memory.rss_50x100k_fresh(server, args.duration))
     return out
 
 

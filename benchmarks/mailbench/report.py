@@ -170,8 +170,9 @@ def extras_text(result: dict[str, Any]) -> str:
                 f"{row['txn_ms']} ms, fail {row['failures']}"
             )
         else:
+            fresh = " (restarted)" if row["check"].endswith("-fresh") else ""
             out.append(
-                f"\nmem-50x100k {row['server']:<9} RSS {row['idle_rss_mb']} MB idle -> "
+                f"\nmem-50x100k {row['server']:<9} RSS {row['idle_rss_mb']} MB idle{fresh} -> "
                 f"{row['peak_rss_mb']} MB peak (PSS {row['peak_pss_mb']} MB) during c=50 x 100 KB"
                 f" ({row['msgs_per_s']} msg/s)"
             )
