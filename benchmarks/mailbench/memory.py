@@ -1,7 +1,8 @@
 """The memory checks of issue #7, each a scenario of its own.
 
 - ``mem-50x100k``: RSS of all the server's processes while 50 sessions send 100 KB
-  messages (the peak, and the idle RSS before);
+  messages (the peak, and the idle RSS before); ``mem-50x100k-fresh`` the same on
+  a just-restarted mailseal;
 - ``mem-50mb``: one 50 MB message (``message_size_limit`` is raised on every server)
   and the RSS increase it causes;
 - ``mem-idle``: N idle connections (5,000 by default) held after their 220; the
