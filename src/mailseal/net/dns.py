@@ -32,6 +32,7 @@ Address shuffling across hosts, ``smtp_mx_address_limit`` and
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
 from collections.abc import Iterable, Sequence
@@ -298,10 +299,12 @@ class Resolver:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         self._nameservers = nameservers
         self._timeout = timeout
+
+    @functools.cached_property
+    def _resolver(self) -> dns.asyncresolver.Resolver | None:
         # Made at the first query (reading resolv.conf then), so that a process
         # that never resolves never loads dnspython.
-        self._resolver: dns.asyncresolver.Resolver | None = None
-        self._resolver_made = False
+        return _make_resolver(self._nameservers, self._timeout)
 
     async def mx_hosts(self, domain: str) -> list[MxHost]:
         """The domain's mail exchangers, best first; raises DnsError or NullMxError."""
@@ -399,9 +402,6 @@ class Resolver:
         """One question, its failure mapped to Postfix's status and text."""
         import dns.exception
 
-        if not self._resolver_made:
-            self._resolver = _make_resolver(self._nameservers, self._timeout)
-            self._resolver_made = True
         if self._resolver is None:
             # Postfix bounces here (DNS_FAIL); a broken resolv.conf is ours, so we wait.
             raise DnsError("Name service initialization failure", temporary=True, dsn="4.3.0")
