@@ -116,10 +116,8 @@ def reason_record(index: int, reason: str) -> bytes:
 
 def envelope_location(first_bytes: bytes) -> tuple[int, int]:
     """Offset and length of the envelope, from the first :data:`HEAD_MAX` bytes of a file."""
-    match = _HEAD.match(first_bytes[:HEAD_MAX])
-    if match is None:
-        raise QueueFileError("bad queue file header")
-    return match.end(), int(match[1])
+    start, length, _, _ = _layout(first_bytes)
+    return start, length
 
 
 def parse_envelope(data: bytes | memoryview) -> Envelope:

@@ -45,7 +45,7 @@ from mailseal.config.model import Config
 from mailseal.delivery.smtp import RecipientResult, SmtpAgent, SmtpRequest
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
-from mailseal.queue.body import HEADER_SCAN, MessageBody
+from mailseal.queue.body import MessageBody
 from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import CorruptQueueFile, QueuedMessage, QueueName, QueueStore
 from mailseal.services.delivery_outcome import Outcome
@@ -360,11 +360,13 @@ class QueueManager:
         for index, dest in remote:
             groups.setdefault(dest.nexthop, []).append((index, dest))
         limit = max(1, self.config.smtp_destination_recipient_limit)
+        # Once per message, not per next hop: a large body is scanned for 8-bit octets.
+        content = _smtp_content(message.body)
         for nexthop, members in groups.items():
             for start in range(0, len(members), limit):
                 chunk = members[start : start + limit]
                 handoff = time.time()
-                answers = self._smtp(message, nexthop, chunk)
+                answers = self._smtp(message, content, nexthop, chunk)
                 for (index, _), answer in zip(chunk, answers, strict=True):
                     outcome = outcome_of(answer)
                     self._log_outcome(
@@ -379,7 +381,11 @@ class QueueManager:
                     results[index].append(outcome)
 
     def _smtp(
-        self, message: QueuedMessage, nexthop: str, chunk: list[tuple[int, Destination]]
+        self,
+        message: QueuedMessage,
+        content: bytes | StreamedContent,
+        nexthop: str,
+        chunk: list[tuple[int, Destination]],
     ) -> list[RecipientResult]:
         envelope = message.envelope
         request = SmtpRequest(
@@ -389,9 +395,8 @@ class QueueManager:
             recipients=tuple(
                 replace(envelope.recipients[index], address=dest.address) for index, dest in chunk
             ),
-            content=_smtp_content(message.body),
+            content=content,
             envelope=envelope,
-            head=b"" if message.body.in_memory else message.body.head(HEADER_SCAN),
         )
         return self.smtp.deliver(request)
 

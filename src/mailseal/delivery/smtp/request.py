@@ -28,7 +28,6 @@ class SmtpRequest:
     # The queued message, CRLF line ends; a large one is read from its queue file.
     content: bytes | StreamedContent
     envelope: Envelope
-    head: bytes = b""  # the start of a StreamedContent (its headers), for header checks
 
     @property
     def size(self) -> int:
@@ -37,8 +36,12 @@ class SmtpRequest:
 
     @property
     def headers(self) -> bytes:
-        """The header block (up to the empty line), CRLF line ends."""
-        text = self.content if isinstance(self.content, bytes) else self.head
+        """The header block (up to the empty line), CRLF line ends.
+
+        Of a streamed message, only its first piece is read (the headers are there).
+        """
+        content = self.content
+        text = content if isinstance(content, bytes) else next(iter(content.pieces()), b"")
         end = text.find(b"\r\n\r\n")
         return text if end < 0 else text[:end]
 
