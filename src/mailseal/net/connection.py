@@ -20,8 +20,6 @@ from typing import cast
 
 __all__ = ["Connection", "ConnectionLostError", "HandshakeError", "InterruptedRead"]
 
-# Stop reading from the socket while this much is buffered and unread: a client
-# that floods while we wait for the disk gets TCP back-pressure, not our memory.
 # asyncio gives every TLS connection a receive buffer of SSLProtocol.max_size
 # (256 KiB), zero-filled when the connection starts: 12 MB for 50 TLS sessions, over
 # 1 GB for 5,000 idle ones. A TLS record is at most 16 KiB plus overhead, so 64 KiB
@@ -29,6 +27,8 @@ __all__ = ["Connection", "ConnectionLostError", "HandshakeError", "InterruptedRe
 TLS_READ_BUFFER = 64 * 1024
 asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
+# Stop reading from the socket while this much is buffered and unread: a client
+# that floods while we wait for the disk gets TCP back-pressure, not our memory.
 _HIGH_WATER = 1 << 20
 
 
