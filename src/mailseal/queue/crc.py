@@ -32,23 +32,16 @@ def _square(matrix: list[int]) -> list[int]:
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """``zlib.crc32(a + b)`` given ``crc32(a)``, ``crc32(b)`` and ``len(b)``."""
     if len2 <= 0:
-        return crc1
-    # The operator that appends one zero bit to a CRC, then two, then four.
-    odd = [_POLY] + [1 << n for n in range(31)]
-    even = _square(odd)
-    odd = _square(even)
-    # Append len2 zero bytes to crc1, one bit of len2 at a time (each square doubles).
-    while True:
-        even = _square(odd)
+        return crc1  # as zlib: nothing appended
+    # The operator that appends one zero bit to a CRC, squared thrice: one zero byte.
+    operator = [_POLY] + [1 << n for n in range(31)]
+    for _ in range(3):
+        operator = _square(operator)
+    # Append len2 zero bytes to crc1 (binary exponentiation of that operator).
+    while len2:
         if len2 & 1:
-            crc1 = _times(even, crc1)
+            crc1 = _times(operator, crc1)
         len2 >>= 1
-        if not len2:
-            break
-        odd = _square(even)
-        if len2 & 1:
-            crc1 = _times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
+        if len2:
+            operator = _square(operator)
     return crc1 ^ crc2
