@@ -58,11 +58,10 @@ class MessageBody:
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         """The content in pieces of at most ``size`` bytes."""
-        if self._fd < 0 and len(self._data) <= size:
-            if self._data:
-                yield self._data
-            return
         if self._fd < 0:
+            if len(self._data) <= size:  # the usual case: the bytes themselves, no copy
+                yield from (self._data,) if self._data else ()
+                return
             view = memoryview(self._data)
             for start in range(0, len(view), size):
                 yield bytes(view[start : start + size])
