@@ -4,7 +4,8 @@ Postfix's master runs pickup, showq, the queue manager's control fifo and
 friends as their own programs; mailseal runs them as *companions* of the one
 master process: each is built from the running state (:class:`MasterContext`),
 started after the listeners, told about reloads, and stopped before the queue
-manager. A companion that its configuration turns off is simply not built.
+manager (the log observers after it). A companion that its configuration turns off
+is simply not built.
 
 - :mod:`.control`: the local control socket the queue tools talk to;
 - :mod:`.pickup`: mail dropped by ``mailseal sendmail`` into maildrop/;
@@ -40,6 +41,10 @@ class MasterContext:
 
 
 class Companion(Protocol):
+    # A log observer (JSON log, metrics) stops after the queue manager, so that the
+    # lines of deliveries finishing during shutdown reach it; the others stop before.
+    observes_log: bool
+
     async def start(self) -> None:
         """Begin serving (called on the event loop once the listeners are up)."""
 
@@ -47,7 +52,7 @@ class Companion(Protocol):
         """Use a freshly loaded configuration from now on."""
 
     async def stop(self) -> None:
-        """Stop serving; called before the queue manager stops."""
+        """Stop serving: before the queue manager stops, or after it for log observers."""
 
 
 def build_companions(context: MasterContext) -> list[Companion]:

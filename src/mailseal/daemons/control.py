@@ -27,6 +27,8 @@ __all__ = ["ControlCompanion", "companion"]
 class ControlCompanion:
     """Serves the control socket for the lifetime of the master."""
 
+    observes_log = False
+
     def __init__(self, context: MasterContext) -> None:
         self._context = context
         self._commands = ControlCommands(context.store, context.log, context.qmgr)

@@ -35,6 +35,8 @@ def companion(context: MasterContext) -> Companion | None:
 class JsonLogCompanion:
     """Owns the open JSON sink and its place among the log's observers."""
 
+    observes_log = True
+
     def __init__(self, context: MasterContext) -> None:
         self._context = context
         self._program = context.log.program("master")

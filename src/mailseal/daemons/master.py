@@ -384,6 +384,12 @@ class Master:
                 for listener in failed.listeners:
                     listener.stop_accepting()
 
+    async def _stop_companions(self, *, observers: bool) -> None:
+        """Stop the log observers, or the others, in the reverse of their start order."""
+        for companion in reversed(self._companions):
+            if companion.observes_log == observers:
+                await companion.stop()
+
     async def _shutdown(self) -> None:
         listeners = [lst for r in self._running.values() for lst in r.listeners]
         listeners += self._retired
@@ -406,7 +412,7 @@ class Master:
                 task.cancel()
         if left:
             self.log.warning(self.program, self.number, f"{left} sessions cut off at shutdown")
-        for companion in reversed(self._companions):
-            await companion.stop()
+        await self._stop_companions(observers=False)
         if self.qmgr is not None:
             await self.qmgr.stop(_STOP_GRACE)
+        await self._stop_companions(observers=True)

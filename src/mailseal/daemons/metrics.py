@@ -82,6 +82,8 @@ def companion(context: MasterContext) -> Companion | None:
 class MetricsCompanion:
     """Serves ``/metrics``; see the module docstring."""
 
+    observes_log = True
+
     def __init__(self, context: MasterContext) -> None:
         self._context = context
         self._program = context.log.program("master")

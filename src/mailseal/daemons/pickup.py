@@ -26,6 +26,8 @@ __all__ = ["PickupCompanion", "companion"]
 class PickupCompanion:
     """Starts and stops the pickup service; passes reloads on."""
 
+    observes_log = False
+
     def __init__(self, context: MasterContext) -> None:
         settings = PickupSettings.from_config(context.config.base)
         self.pickup = Pickup(settings, context.store, context.log, context.numbers)

@@ -33,7 +33,14 @@ from pathlib import Path
 from mailseal.queue.body import BodyReadError, MessageBody
 from mailseal.queue.fsio import write_all
 
-__all__ = ["MaildirDelivery", "MaildirError", "deliver_to_maildir", "maildir_filename"]
+__all__ = [
+    "MaildirDelivery",
+    "MaildirError",
+    "StagedMessage",
+    "deliver_to_maildir",
+    "maildir_filename",
+    "stage_in_maildir",
+]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -132,12 +139,16 @@ def _make_dirs(path: Path, owner: tuple[int, int] | None) -> None:
                 os.chown(directory, *owner, follow_symlinks=False)
 
 
+def _open_dir(root_fd: int, name: str) -> int:
+    return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=root_fd)
+
+
 def _open_subdir(root_fd: int, name: str, owner: tuple[int, int] | None) -> int:
     with contextlib.suppress(FileExistsError):
         os.mkdir(name, 0o700, dir_fd=root_fd)
         if owner is not None:
             os.chown(name, *owner, dir_fd=root_fd, follow_symlinks=False)
-    return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=root_fd)
+    return _open_dir(root_fd, name)
 
 
 def _check_owner(fds: list[int], maildir: Path, owner: tuple[int, int] | None) -> None:
@@ -161,25 +172,164 @@ def deliver_to_maildir(
     A queue file's body is copied a chunk at a time, so a large message never sits
     in memory whole.
     """
+    staged = stage_in_maildir(
+        maildir, content, prepend=prepend, uid=uid, gid=gid, hostname=hostname
+    )
+    try:
+        staged.sync()
+        delivered = staged.publish()
+        staged.sync_new()
+    finally:
+        staged.finish()
+    return delivered
+
+
+def stage_in_maildir(
+    maildir: Path,
+    content: bytes | MessageBody,
+    *,
+    prepend: bytes = b"",
+    uid: int | None = None,
+    gid: int | None = None,
+    hostname: str,
+) -> StagedMessage:
+    """Write ``prepend + content`` into ``maildir``'s tmp/, not synced and not yet in new/.
+
+    The first half of a delivery, for group commit (:mod:`mailseal.delivery.maildir_batch`):
+    the caller syncs, publishes and finishes what this returns.
+    """
     body = content.chunks() if isinstance(content, MessageBody) else (content,)
     data = _lf_pieces(itertools.chain((prepend,), body))
     owner = _owner(uid, gid)
     maildir = Path(maildir)
     with contextlib.ExitStack() as fds:
         try:
-            _make_dirs(maildir, owner)
-            root_fd = os.open(maildir, _DIR_FLAGS)
-            fds.callback(os.close, root_fd)
-            dir_fds = [_open_subdir(root_fd, name, owner) for name in ("tmp", "new", "cur")]
-            for fd in dir_fds:
-                fds.callback(os.close, fd)
+            tmp_fd, new_fd = _open_maildir(maildir, owner, fds)
         except OSError as exc:
             raise _error(f"create maildir file {maildir / 'tmp'}", exc, "4.2.0") from None
-        _check_owner([root_fd, *dir_fds[:2]], maildir, owner)
-        tmp_fd, new_fd = dir_fds[0], dir_fds[1]
-        name, size = _write_tmp(tmp_fd, maildir, data, owner, hostname)
-        final = _link_new(tmp_fd, new_fd, maildir, name, hostname=hostname, size=size)
-    return MaildirDelivery(maildir / "new" / final, size)
+        name, size, fd = _write_tmp(tmp_fd, maildir, data, owner, hostname)
+        fds.pop_all()  # from here on the StagedMessage owns the descriptors
+    return StagedMessage(
+        maildir, hostname=hostname, name=name, size=size, fd=fd, tmp_fd=tmp_fd, new_fd=new_fd
+    )
+
+
+def _open_maildir(
+    maildir: Path, owner: tuple[int, int] | None, fds: contextlib.ExitStack
+) -> tuple[int, int]:
+    """Descriptors of tmp/ and new/ (closed by ``fds``), creating what is missing."""
+    with contextlib.suppress(FileNotFoundError):
+        # An existing maildir (every delivery but the first): no mkdir attempts.
+        # Postfix too creates the directories only when a step fails with ENOENT.
+        return _open_subdirs(maildir, owner, fds, create=False)
+    _make_dirs(maildir, owner)
+    return _open_subdirs(maildir, owner, fds, create=True)
+
+
+def _open_subdirs(
+    maildir: Path, owner: tuple[int, int] | None, fds: contextlib.ExitStack, *, create: bool
+) -> tuple[int, int]:
+    root_fd = os.open(maildir, _DIR_FLAGS)
+    try:
+        with contextlib.ExitStack() as opened:
+            if create:
+                os.close(_open_subdir(root_fd, "cur", owner))  # made, never written here
+            dir_fds: list[int] = []
+            for name in ("tmp", "new"):
+                fd = _open_subdir(root_fd, name, owner) if create else _open_dir(root_fd, name)
+                opened.callback(os.close, fd)
+                dir_fds.append(fd)
+            _check_owner([root_fd, *dir_fds], maildir, owner)
+            fds.enter_context(opened.pop_all())
+    finally:
+        os.close(root_fd)
+    return dir_fds[0], dir_fds[1]
+
+
+class StagedMessage:
+    """A message written to a Maildir's tmp/ and not yet delivered.
+
+    ``sync`` makes the file durable (or the caller does, for many at once),
+    ``publish`` links it into new/, ``sync_new`` makes that link durable and
+    ``finish`` drops the tmp/ name and closes the descriptors; ``finish`` before
+    ``publish`` abandons the message.
+    """
+
+    def __init__(
+        self,
+        maildir: Path,
+        *,
+        hostname: str,
+        name: str,
+        size: int,
+        fd: int,
+        tmp_fd: int,
+        new_fd: int,
+    ) -> None:
+        self.maildir = maildir
+        self.size = size
+        self._hostname = hostname
+        self._name = name
+        self._fd = fd
+        self._tmp_fd = tmp_fd
+        self._new_fd = new_fd
+        self._closed = False
+
+    @property
+    def fd(self) -> int:
+        """The tmp/ file, open until :meth:`publish` (syncfs(2) needs a descriptor)."""
+        return self._fd
+
+    def sync(self) -> None:
+        """fsync the file (errors as a write error: "error writing message")."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _error("error writing message", exc, "5.3.0") from None
+
+    def publish(self) -> MaildirDelivery:
+        """Link the durable tmp/ file into new/, with its size in the name (not synced)."""
+        self._close_file()
+        name = self._name
+        final = f"{name},S={self.size}"
+        try:
+            for _ in range(_NAME_ATTEMPTS):
+                try:
+                    # link() never replaces a file already in new/, where rename() would.
+                    os.link(name, final, src_dir_fd=self._tmp_fd, dst_dir_fd=self._new_fd)
+                    break
+                except FileExistsError:
+                    final = maildir_filename(self._hostname, self.size)
+            else:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+        except OSError as exc:
+            raise _error(f"link to {self.maildir / 'new' / final}", exc, "4.2.0") from None
+        return MaildirDelivery(self.maildir / "new" / final, self.size)
+
+    def sync_new(self) -> None:
+        """Make the new/ entry durable (once per directory is enough for a batch)."""
+        try:
+            os.fsync(self._new_fd)
+        except OSError as exc:
+            raise _error(f"link to {self.maildir / 'new'}", exc, "4.2.0") from None
+
+    def finish(self) -> None:
+        """Drop the tmp/ name and close the descriptors; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_file()
+        # The tmp/ name goes unsynced: a crash can only leave a stale file in tmp/,
+        # which Maildir readers never look at (and cleaners remove), never lose mail.
+        with contextlib.suppress(OSError):
+            os.unlink(self._name, dir_fd=self._tmp_fd)
+        os.close(self._tmp_fd)
+        os.close(self._new_fd)
+
+    def _close_file(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
 
 def _write_tmp(
@@ -188,8 +338,8 @@ def _write_tmp(
     data: Iterable[bytes],
     owner: tuple[int, int] | None,
     hostname: str,
-) -> tuple[str, int]:
-    """Create, write and fsync the file in tmp/; return its name and size.
+) -> tuple[str, int, int]:
+    """Create and write the file in tmp/; return its name, its size and its open descriptor.
 
     The tmp/ name has no ``S=`` (the size is known once written); new/ gets it.
     """
@@ -202,45 +352,16 @@ def _write_tmp(
         except OSError as exc:
             raise _error(f"create maildir file {maildir / 'tmp' / name}", exc, "4.2.0") from None
         try:
-            try:
-                if owner is not None:
-                    os.fchown(fd, *owner)
-                size = write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            size = write_all(fd, data)
         except OSError as exc:
+            os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=tmp_fd)
             if isinstance(exc, BodyReadError):
                 # Our queue file, not the mailbox, failed: try again later, never bounce.
                 raise MaildirError(str(exc), True, "4.3.0") from None
             raise _error("error writing message", exc, "5.3.0") from None
-        return name, size
+        return name, size, fd
     raise MaildirError(f"create maildir file {maildir / 'tmp'}: no unique file name", True)
-
-
-def _link_new(
-    tmp_fd: int, new_fd: int, maildir: Path, name: str, *, hostname: str, size: int
-) -> str:
-    """Link the tmp/ file into new/ (synced), drop the tmp/ name; return the new name."""
-    final = f"{name},S={size}"
-    try:
-        for _ in range(_NAME_ATTEMPTS):
-            try:
-                # link() never replaces a file already in new/, where rename() would.
-                os.link(name, final, src_dir_fd=tmp_fd, dst_dir_fd=new_fd)
-                break
-            except FileExistsError:
-                final = maildir_filename(hostname, size)
-        else:
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
-        os.fsync(new_fd)
-    except OSError as exc:
-        raise _error(f"link to {maildir / 'new' / final}", exc, "4.2.0") from None
-    finally:
-        # The tmp/ name goes unsynced: a crash can only leave a stale file in tmp/,
-        # which Maildir readers never look at (and cleaners remove), never lose mail.
-        with contextlib.suppress(OSError):
-            os.unlink(name, dir_fd=tmp_fd)
-    return final

@@ -17,6 +17,7 @@ __all__ = [
     "FileSource",
     "can_sync_filesystem",
     "fsync_directory",
+    "sync_descriptor",
     "sync_filesystem",
     "write_all",
     "write_new_file",
@@ -95,12 +96,17 @@ def sync_filesystem(path: Path | str) -> None:
     them durable, where N fsync(2) calls would each wait for their own journal
     commit. Raises OSError like fsync does.
     """
-    if _syncfs is None:
-        raise OSError("syncfs(2) is not available")
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if _syncfs(fd) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, os.strerror(error))
+        sync_descriptor(fd)
     finally:
         os.close(fd)
+
+
+def sync_descriptor(fd: int) -> None:
+    """syncfs(2) on the file system of the open file ``fd`` (see :func:`sync_filesystem`)."""
+    if _syncfs is None:
+        raise OSError("syncfs(2) is not available")
+    if _syncfs(fd) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))

@@ -14,17 +14,31 @@ Runs in the queue manager's worker threads. Reads: enable_original_recipient, my
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from mailseal.config.model import Config
 from mailseal.delivery.headers import delivery_headers, has_delivered_to
-from mailseal.delivery.maildir import MaildirError, deliver_to_maildir
+from mailseal.delivery.maildir import (
+    MaildirError,
+    StagedMessage,
+    deliver_to_maildir,
+    stage_in_maildir,
+)
 from mailseal.queue.body import HEADER_SCAN
 from mailseal.queue.envelope import Recipient
 from mailseal.queue.store import QueuedMessage
 from mailseal.services.delivery_outcome import Outcome
 from mailseal.services.recipients import Destination, Verdict
 
-__all__ = ["MAILDIR_TRANSPORTS", "deliver_local", "other_transport", "outcome_from_verdict"]
+__all__ = [
+    "MAILDIR_TRANSPORTS",
+    "MaildirJob",
+    "deliver_local",
+    "other_transport",
+    "outcome_from_verdict",
+    "plan_local",
+]
 
 MAILDIR_TRANSPORTS = ("local", "virtual")
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
@@ -39,6 +53,68 @@ def deliver_local(
     as_root: bool,
 ) -> Outcome:
     """Deliver one recipient of ``message`` by a transport that is not smtp."""
+    planned = plan_local(config, message, recipient, dest, as_root=as_root)
+    if isinstance(planned, Outcome):
+        return planned
+    try:
+        planned.deliver(message)
+    except MaildirError as error:
+        return planned.failed(error)
+    return planned.delivered()
+
+
+@dataclass(frozen=True)
+class MaildirJob:
+    """A Maildir delivery decided on but not made: where to, and with which headers."""
+
+    dest: Destination
+    mailbox: Path
+    prepend: bytes
+    uid: int | None
+    gid: int | None
+    hostname: str
+
+    def deliver(self, message: QueuedMessage) -> None:
+        """Deliver now, synced; raise MaildirError on failure."""
+        deliver_to_maildir(
+            self.mailbox,
+            message.body,
+            prepend=self.prepend,
+            uid=self.uid,
+            gid=self.gid,
+            hostname=self.hostname,
+        )
+
+    def stage(self, message: QueuedMessage) -> StagedMessage:
+        """Write to tmp/ for a group commit (delivery.maildir_batch); raise MaildirError."""
+        return stage_in_maildir(
+            self.mailbox,
+            message.body,
+            prepend=self.prepend,
+            uid=self.uid,
+            gid=self.gid,
+            hostname=self.hostname,
+        )
+
+    def delivered(self) -> Outcome:
+        return Outcome(
+            "sent", "2.0.0", "delivered to maildir", self.dest.transport, self.dest.address
+        )
+
+    def failed(self, error: MaildirError) -> Outcome:
+        status = "deferred" if error.temporary else "bounced"
+        return Outcome(status, error.dsn, error.text, self.dest.transport, self.dest.address)
+
+
+def plan_local(
+    config: Config,
+    message: QueuedMessage,
+    recipient: Recipient,
+    dest: Destination,
+    *,
+    as_root: bool,
+) -> Outcome | MaildirJob:
+    """A Maildir delivery to make, or the outcome when there is nothing to write."""
     if dest.transport not in MAILDIR_TRANSPORTS:
         return other_transport(dest)
     if dest.mailbox is None:
@@ -49,20 +125,14 @@ def deliver_local(
         reason = f"mail forwarding loop for {dest.address}"
         return Outcome("bounced", "5.4.6", reason, dest.transport, dest.address)
     original = recipient.original if config.enable_original_recipient else None
-    prepend = delivery_headers(message.envelope.sender, dest.address, original)
-    try:
-        deliver_to_maildir(
-            dest.mailbox,
-            message.body,
-            prepend=prepend,
-            uid=dest.uid if as_root else None,
-            gid=dest.gid if as_root else None,
-            hostname=config.myhostname,
-        )
-    except MaildirError as error:
-        status = "deferred" if error.temporary else "bounced"
-        return Outcome(status, error.dsn, error.text, dest.transport, dest.address)
-    return Outcome("sent", "2.0.0", "delivered to maildir", dest.transport, dest.address)
+    return MaildirJob(
+        dest=dest,
+        mailbox=Path(dest.mailbox),
+        prepend=delivery_headers(message.envelope.sender, dest.address, original),
+        uid=dest.uid if as_root else None,
+        gid=dest.gid if as_root else None,
+        hostname=config.myhostname,
+    )
 
 
 def other_transport(dest: Destination) -> Outcome:

@@ -19,10 +19,14 @@ Recipients for the smtp client are grouped per (transport, next hop), at most
 ``smtp_destination_recipient_limit`` per delivery, and no more than
 ``smtp_destination_concurrency_limit`` deliveries run to one next hop at once.
 
-Disk work (reading, Maildir writes, fsync) runs in worker threads; the
-asyncio side only schedules. Reads: queue_run_delay, minimal_backoff_time,
-maximal_backoff_time, maximal_queue_lifetime, enable_original_recipient,
-myhostname, syslog_name.
+Disk work (reading, Maildir writes, fsync) runs in threads; the asyncio side
+only schedules. Every message goes to the local lane first (one thread, batches:
+:mod:`mailseal.services.qmgr_lane`), which delivers the messages whose destinations
+are all local and makes their Maildir files durable together
+(:mod:`mailseal.delivery.maildir_batch`); a message with an smtp destination goes on
+to a pool thread, which waits for the smtp client. Reads: queue_run_delay,
+minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
+enable_original_recipient, myhostname, syslog_name.
 
 Queue operations of the admin (postsuper, postqueue -f/-s, through the control
 socket) coordinate with deliveries through :attr:`QueueManager.gate`
@@ -37,11 +41,13 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from mailseal.config.model import Config
+from mailseal.delivery.maildir import MaildirError
+from mailseal.delivery.maildir_batch import MaildirBatch, MaildirResult
 from mailseal.delivery.smtp import RecipientResult, SmtpAgent, SmtpRequest
 from mailseal.log import format as fmt
 from mailseal.log.sinks import MailLog
@@ -52,10 +58,13 @@ from mailseal.services.delivery_outcome import Outcome
 from mailseal.services.dsn import NoticeKind, delay_warning_due
 from mailseal.services.local_transports import (
     MAILDIR_TRANSPORTS,
+    MaildirJob,
     deliver_local,
     outcome_from_verdict,
+    plan_local,
 )
 from mailseal.services.notices import Failure, queue_notice
+from mailseal.services.qmgr_lane import LocalLane
 from mailseal.services.qmgr_smtp import ShutdownError, SmtpDispatch, outcome_of
 from mailseal.services.queue_admin_gate import DeliveryGate
 from mailseal.services.recipients import Destination, Recipients, Verdict
@@ -64,7 +73,15 @@ from mailseal.smtp.client_content import StreamedContent
 __all__ = ["Outcome", "QueueManager"]
 
 _SMTP_TRANSPORTS = ("smtp", "relay")
+_LOCAL_PROGRAMS = (*MAILDIR_TRANSPORTS, "discard", "error")
 _RETIRE_AFTER = 60.0
+# A lane run commits its Maildir files early past these (descriptors, memory held).
+_BATCH_FILES = 64
+_BATCH_BYTES = 8 << 20
+
+# A lane job: the message and the queue it is in; its result says whether the
+# lane finished the attempt (False: it has smtp destinations, for the pool).
+_Job = tuple[str, QueueName]
 
 
 class QueueManager:
@@ -89,6 +106,8 @@ class QueueManager:
         self.program = log.program("qmgr")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qmgr")
         self._slots = asyncio.Semaphore(workers)
+        self._lane: LocalLane[_Job, bool] = LocalLane(self.process_local, limit=_BATCH_FILES)
+        self._batch = MaildirBatch()  # the lane's; only its thread touches it
         self.gate = DeliveryGate()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -135,10 +154,16 @@ class QueueManager:
         loop = asyncio.get_running_loop()
         try:
             try:
-                async with self._slots:
-                    # A queue operation that came before the attempt began replaces it.
-                    if not self.gate.has_after(queue_id):
-                        await loop.run_in_executor(self._pool, self.process, queue_id, queue)
+                # A queue operation that came before the attempt began replaces it.
+                if not self.gate.has_after(queue_id) and not await self._lane.run(
+                    (queue_id, queue)
+                ):
+                    # smtp destinations: a pool thread waits for the smtp client.
+                    async with self._slots:
+                        if not self.gate.has_after(queue_id):
+                            await loop.run_in_executor(
+                                self._pool, self.process, queue_id, QueueName.ACTIVE
+                            )
             except ShutdownError:
                 pass  # shutdown: the file stays in active/ and is delivered at the next start
             except Exception as error:  # the file stays queued; the next scan retries it
@@ -202,13 +227,111 @@ class QueueManager:
         self.smtp.cancel_all()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+        self._lane.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         await self.smtp.aclose()
+        if self._batch.commits:
+            text = (
+                f"maildir writes: {self._batch.committed} messages in {self._batch.commits} syncs"
+            )
+            self.log.info(self.program, self.number, text)
 
     # -- one message (worker thread) -------------------------------------------------
 
     def process(self, queue_id: str, queue: QueueName) -> None:
         """Deliver every pending recipient of one queue file, then remove or defer it."""
+        activated = self._activate(queue_id, queue)
+        if activated is None:
+            return
+        message, active_arrival = activated
+        pending = self._pending(message)
+        self._log_from(message, pending)
+        results: dict[int, list[Outcome]] = {index: [] for index in pending}
+        remote: list[tuple[int, Destination]] = []
+        for index in pending:
+            recipient = message.envelope.recipients[index]
+            for dest in self._expand(message, recipient, active_arrival, results[index]):
+                if dest.transport in _SMTP_TRANSPORTS:
+                    remote.append((index, dest))
+                else:
+                    self._deliver_locally(message, index, dest, active_arrival, results[index])
+        if remote:
+            self._deliver_remote(message, remote, active_arrival, results)
+        self._settle(message, results)
+
+    def process_local(self, jobs: Sequence[_Job]) -> list[bool | Exception]:
+        """The local lane's batch: attempt each message whose destinations are all local.
+
+        A message with an smtp destination is left in active/ for :meth:`process`
+        (result False). Maildir files of the batch are made durable together, and
+        a message is settled (removed or deferred) only after its files are.
+        """
+        results: list[bool | Exception] = []
+        batch = self._batch
+        attempts: list[tuple[int, QueuedMessage, dict[int, list[Outcome]]]] = []
+        held = 0
+        for queue_id, queue in jobs:
+            try:
+                attempt = self._local_attempt(queue_id, queue, batch)
+            except Exception as error:  # this message stays queued; the others go on
+                results.append(error)
+                continue
+            if isinstance(attempt, bool):
+                results.append(attempt)
+                continue
+            results.append(True)
+            attempts.append((len(results) - 1, *attempt))
+            held += attempt[0].size
+            if held > _BATCH_BYTES:
+                self._settle_batch(batch, attempts, results)
+                attempts, held = [], 0
+        self._settle_batch(batch, attempts, results)
+        return results
+
+    def _local_attempt(
+        self, queue_id: str, queue: QueueName, batch: MaildirBatch
+    ) -> bool | tuple[QueuedMessage, dict[int, list[Outcome]]]:
+        """Stage one message's local deliveries in ``batch``; True: settled already."""
+        activated = self._activate(queue_id, queue)
+        if activated is None:
+            return True
+        message, active_arrival = activated
+        pending = self._pending(message)
+        recipients = message.envelope.recipients
+        expanded = {index: self.recipients.expand(recipients[index].address) for index in pending}
+        for found in expanded.values():
+            if not isinstance(found, Verdict) and any(
+                dest.transport in _SMTP_TRANSPORTS for dest in found
+            ):
+                return False  # nothing logged yet: process() does it all again
+        self._log_from(message, pending)
+        results: dict[int, list[Outcome]] = {index: [] for index in pending}
+        for index, found in expanded.items():
+            if isinstance(found, Verdict):
+                self._verdict(message, recipients[index], found, active_arrival, results[index])
+                continue
+            for dest in found:
+                self._stage_locally(
+                    message, index, dest, active_arrival, results[index], batch=batch
+                )
+        return message, results
+
+    def _settle_batch(
+        self,
+        batch: MaildirBatch,
+        attempts: list[tuple[int, QueuedMessage, dict[int, list[Outcome]]]],
+        results: list[bool | Exception],
+    ) -> None:
+        """Commit the batch's Maildir files, then remove or defer each of its messages."""
+        batch.commit()
+        for position, message, outcomes in attempts:
+            try:
+                self._settle(message, outcomes)
+            except Exception as error:
+                results[position] = error
+
+    def _activate(self, queue_id: str, queue: QueueName) -> tuple[QueuedMessage, float] | None:
+        """Move the file to active/ and read it; None when it was corrupt (quarantined)."""
         if queue is not QueueName.ACTIVE:
             self.store.move(queue_id, queue, QueueName.ACTIVE, durable=False)
         active_arrival = time.time()
@@ -221,25 +344,25 @@ class QueueManager:
                 self.number,
                 f"{queue_id}: corrupt queue file moved to corrupt/: {error.reason}",
             )
-            return
+            return None
+        return message, active_arrival
+
+    @staticmethod
+    def _pending(message: QueuedMessage) -> list[int]:
+        """Indexes of the recipients not marked done."""
+        return [i for i in range(len(message.envelope.recipients)) if i not in message.done]
+
+    def _log_from(self, message: QueuedMessage, pending: list[int]) -> None:
         envelope = message.envelope
-        pending = [i for i in range(len(envelope.recipients)) if i not in message.done]
         self.log.info(
             self.program,
             self.number,
-            fmt.qmgr_from(queue_id, envelope.sender, message.size, len(pending)),
+            fmt.qmgr_from(message.queue_id, envelope.sender, message.size, len(pending)),
         )
-        results: dict[int, list[Outcome]] = {index: [] for index in pending}
-        remote: list[tuple[int, Destination]] = []
-        for index in pending:
-            recipient = envelope.recipients[index]
-            for dest in self._expand(message, recipient, active_arrival, results[index]):
-                if dest.transport in _SMTP_TRANSPORTS:
-                    remote.append((index, dest))
-                else:
-                    self._deliver_locally(message, index, dest, active_arrival, results[index])
-        if remote:
-            self._deliver_remote(message, remote, active_arrival, results)
+
+    def _settle(self, message: QueuedMessage, results: dict[int, list[Outcome]]) -> None:
+        """After the attempt: bounce what failed, then remove or defer the file."""
+        envelope = message.envelope
         deferred: dict[int, Outcome] = {}
         finished: list[int] = []
         bounced: list[Failure] = []
@@ -314,7 +437,19 @@ class QueueManager:
         expanded = self.recipients.expand(recipient.address)
         if not isinstance(expanded, Verdict):
             return list(expanded)
-        outcome = outcome_from_verdict(expanded, recipient.address)
+        self._verdict(message, recipient, expanded, active_arrival, outcomes)
+        return []
+
+    def _verdict(
+        self,
+        message: QueuedMessage,
+        recipient: Recipient,
+        verdict: Verdict,
+        active_arrival: float,
+        outcomes: list[Outcome],
+    ) -> None:
+        """A recipient that expansion refused: log the outcome and keep it."""
+        outcome = outcome_from_verdict(verdict, recipient.address)
         self._log_outcome(
             message,
             recipient=recipient,
@@ -324,7 +459,6 @@ class QueueManager:
             active_arrival=active_arrival,
         )
         outcomes.append(outcome)
-        return []
 
     def _deliver_locally(
         self,
@@ -336,17 +470,74 @@ class QueueManager:
     ) -> None:
         handoff = time.time()
         outcome = self._deliver_destination(message, message.envelope.recipients[index], dest)
-        known = (*MAILDIR_TRANSPORTS, "discard", "error")
+        self._log_local(
+            message, index, dest, outcome, active_arrival=active_arrival, handoff=handoff
+        )
+        outcomes.append(outcome)
+
+    def _stage_locally(
+        self,
+        message: QueuedMessage,
+        index: int,
+        dest: Destination,
+        active_arrival: float,
+        outcomes: list[Outcome],
+        *,
+        batch: MaildirBatch,
+    ) -> None:
+        """As :meth:`_deliver_locally`, a Maildir file left to ``batch`` to make durable."""
+        handoff = time.time()
+        recipient = message.envelope.recipients[index]
+        planned = plan_local(self.config, message, recipient, dest, as_root=self.as_root)
+        if isinstance(planned, MaildirJob):
+            try:
+                staged = planned.stage(message)
+            except MaildirError as error:
+                planned = planned.failed(error)
+            else:
+
+                def done(result: MaildirResult, job: MaildirJob = planned) -> None:
+                    outcome = (
+                        job.failed(result) if isinstance(result, MaildirError) else job.delivered()
+                    )
+                    self._log_local(
+                        message,
+                        index,
+                        dest,
+                        outcome,
+                        active_arrival=active_arrival,
+                        handoff=handoff,
+                    )
+                    outcomes.append(outcome)
+
+                batch.add(staged, done)
+                if len(batch) >= _BATCH_FILES:
+                    batch.commit()
+                return
+        self._log_local(
+            message, index, dest, planned, active_arrival=active_arrival, handoff=handoff
+        )
+        outcomes.append(planned)
+
+    def _log_local(
+        self,
+        message: QueuedMessage,
+        index: int,
+        dest: Destination,
+        outcome: Outcome,
+        *,
+        active_arrival: float,
+        handoff: float,
+    ) -> None:
         self._log_outcome(
             message,
             recipient=message.envelope.recipients[index],
             outcome=outcome,
-            program=dest.transport if dest.transport in known else "qmgr",
+            program=dest.transport if dest.transport in _LOCAL_PROGRAMS else "qmgr",
             number=next(self._numbers),
             active_arrival=active_arrival,
             handoff=handoff,
         )
-        outcomes.append(outcome)
 
     def _deliver_remote(
         self,
