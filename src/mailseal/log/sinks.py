@@ -12,6 +12,7 @@ Reads: maillog_file, syslog_name, syslog_facility (mail only).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
@@ -50,6 +51,12 @@ class Severity(IntEnum):
 
 def timestamp(now: float) -> str:
     """``Nov  9 23:03:17``: English month, day padded with a space, local time."""
+    return _timestamp(int(now))
+
+
+@functools.lru_cache(maxsize=4)
+def _timestamp(now: int) -> str:
+    # Every line of a second has the same stamp: made once, not once per line.
     tm = time.localtime(now)
     clock = f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
     return f"{_MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {clock}"

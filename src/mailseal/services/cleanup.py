@@ -12,6 +12,7 @@ Reads: myhostname, mail_name, smtpd_tls_received_header.
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 from dataclasses import dataclass
 
@@ -63,8 +64,14 @@ def received_header(facts: ReceivedFacts) -> bytes:
         parts.append(f"for <{facts.recipients[0]}>")
     if facts.tls_clause:  # an Additional-Registered-Clause: after For (RFC 5321 4.4)
         parts.append(facts.tls_clause)
-    parts[-1] += "; " + email.utils.formatdate(facts.when, localtime=True)
+    parts[-1] += "; " + _received_date(int(facts.when))
     return (_FOLD.join(parts) + "\r\n").encode("utf-8", "surrogateescape")
+
+
+@functools.lru_cache(maxsize=4)
+def _received_date(when: int) -> str:
+    """The RFC 5322 date of a Received: header; one second's messages share it."""
+    return email.utils.formatdate(when, localtime=True)
 
 
 def find_message_id(content: bytes) -> str:

@@ -9,8 +9,9 @@ interrupts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailseal.log.sinks import MailLog
 from mailseal.net.connection import Connection
@@ -68,6 +69,15 @@ class SmtpdService:
     # Sessions still using this object; a reload retires it and the last one closes it.
     users: int = 0
     retired: bool = False
+
+    @functools.cached_property
+    def settings_without_bare_newline_check(self) -> ServerSettings:
+        """``settings`` for clients in smtpd_forbid_bare_newline_exclusions.
+
+        Made once, not by a dataclasses.replace per session: the default list,
+        $mynetworks, matches every loopback and local client.
+        """
+        return replace(self.settings, bare_newline="no")
 
     def enter(self) -> None:
         self.users += 1

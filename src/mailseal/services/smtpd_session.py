@@ -145,7 +145,11 @@ class _Session:
         if settings.bare_newline != "no" and self.service.bare_newline_exclusions.matches(
             self.addr
         ):
-            settings = replace(settings, bare_newline="no")
+            settings = (
+                self.service.settings_without_bare_newline_check
+                if settings is self.service.settings
+                else replace(settings, bare_newline="no")
+            )
         return settings
 
     async def _with_auth(self, settings: ServerSettings) -> ServerSettings:
