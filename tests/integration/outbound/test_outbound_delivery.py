@@ -262,3 +262,26 @@ def test_stop_cuts_a_hanging_delivery_and_the_next_start_retries(network: Networ
     active = list((a.directory / "queue" / "active").iterdir())
     assert len(active) == 1
     assert "delivery error" not in a.process.maillog()
+
+
+def test_one_message_for_a_local_and_a_remote_recipient(network: Network, zones: DnsStub) -> None:
+    """The queue manager's local lane leaves a message with an smtp destination to a
+    pool thread, untouched: each recipient is delivered once, ``from=`` logged once."""
+    a, b = start_pair(network, zones)
+    with smtplib.SMTP("127.0.0.1", a.ports.smtp, timeout=10) as client:
+        refused = client.sendmail(
+            LOCAL_SENDER,
+            [LOCAL_SENDER, "postmaster@b.test"],
+            f"From: {LOCAL_SENDER}\r\nSubject: both\r\n\r\nbody\r\n",
+        )
+        assert refused == {}
+    b.process.wait_delivered(1, domain="b.test", timeout=20)
+    local = a.process.wait_delivered(1, timeout=20)
+    assert email.message_from_bytes(local[0].read_bytes())["Subject"] == "both"
+    removed = a.process.wait_log(r"mailseal/qmgr\[\d+\]: (\w+): removed")[0]
+    queue_id = removed.split(": ")[1]
+    log = a.process.maillog()
+    assert log.count(f"{queue_id}: from=<{LOCAL_SENDER}>") == 1
+    assert log.count(f"{queue_id}: to=<{LOCAL_SENDER}>") == 1
+    assert log.count(f"{queue_id}: to=<postmaster@b.test>") == 1
+    assert log.count("status=sent") == 2
