@@ -7,6 +7,7 @@ file has been fsynced *and* the directory entry that names it has been fsynced
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ __all__ = [
     "FileSource",
     "can_sync_filesystem",
     "fsync_directory",
+    "rewrite_file",
     "sync_descriptor",
     "sync_filesystem",
     "write_all",
@@ -40,6 +42,7 @@ def write_all(fd: int, chunks: Iterable[bytes]) -> int:
 
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+_OLD_FILE = os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 class FileSource(Protocol):
@@ -58,6 +61,34 @@ def write_new_file(path: Path, chunks: Iterable[bytes | FileSource], *, sync: bo
         fd = os.open(path, _NEW_FILE, 0o600)
     except FileExistsError:
         return False
+    _fill(fd, path, chunks, sync=sync, truncate=False)
+    return True
+
+
+def rewrite_file(path: Path | str, chunks: Iterable[bytes | FileSource], *, sync: bool) -> None:
+    """Overwrite the existing file ``path`` from its start, cut it to what was written.
+
+    For a file taken over instead of created (recycled queue files); errors as
+    :func:`write_new_file`'s, the file removed.
+    """
+    try:
+        fd = os.open(path, _OLD_FILE)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    _fill(fd, path, chunks, sync=sync, truncate=True)
+
+
+def _fill(
+    fd: int,
+    path: Path | str,
+    chunks: Iterable[bytes | FileSource],
+    *,
+    sync: bool,
+    truncate: bool,
+) -> None:
+    """Write ``chunks`` to the open ``fd`` and close it; on error remove ``path``."""
     try:
         try:
             for chunk in chunks:
@@ -65,14 +96,16 @@ def write_new_file(path: Path, chunks: Iterable[bytes | FileSource], *, sync: bo
                     write_all(fd, (chunk,))
                 else:
                     chunk.copy_to(fd)
+            if truncate:
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
             if sync:
                 os.fsync(fd)
         finally:
             os.close(fd)
     except BaseException:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         raise
-    return True
 
 
 def fsync_directory(path: Path | str, *, dir_fd: int | None = None) -> None:

@@ -29,6 +29,7 @@ from mailseal.queue.envelope import Envelope
 from mailseal.queue.fsio import (
     can_sync_filesystem,
     fsync_directory,
+    rewrite_file,
     sync_filesystem,
     write_all,
     write_new_file,
@@ -49,6 +50,7 @@ from mailseal.queue.qfile import (
     reason_record,
     warned_record,
 )
+from mailseal.queue.recycle import Recycler
 from mailseal.queue.spool import PrefixedContent, SpoolFile
 
 __all__ = [
@@ -156,6 +158,7 @@ class QueueStore:
         """Use ``directory`` (Postfix's ``queue_directory``); ``fsync=False`` only in tests."""
         self._dir = Path(directory)
         self._base = os.fspath(self._dir)
+        self._recycler = Recycler(self._base)
         self._fsync = fsync
         # Appends to one file must not interleave with its torn-tail repair.
         self._append_lock = threading.Lock()
@@ -267,9 +270,16 @@ class QueueStore:
         else:
             head = encode_head(envelope, len(content))
             tail = encode_tail(head, content)
+        incoming = f"{self._base}/{QueueName.INCOMING}"
         for _ in range(_ID_ATTEMPTS):
             queue_id = self._unused_id(wanted)
             wanted = None
+            # A recycled file first: no inode to allocate (queue/recycle.py). The name
+            # has our PID, so the rename that takes it cannot replace anyone's file.
+            reused = f"{incoming}/{TEMP_PREFIX}{queue_id}.{os.getpid()}"
+            if self._recycler.take(reused):
+                rewrite_file(reused, (head, content, tail), sync=self._fsync and sync)
+                return queue_id, Path(reused)
             temp = self._dir / QueueName.INCOMING / f"{TEMP_PREFIX}{queue_id}"
             if write_new_file(temp, (head, content, tail), sync=self._fsync and sync):
                 return queue_id, temp
@@ -445,10 +455,14 @@ class QueueStore:
 
         After a delivery the removal need not be durable (Postfix does not sync it
         either): a crash can only bring the file back, delivered twice, never lost.
+        Such a file is kept for reuse by a later message (:mod:`.recycle`).
         """
-        os.unlink(self._file(queue_id, queue))  # noqa: PTH108 - see _file
         if durable:
+            os.unlink(self._file(queue_id, queue))  # noqa: PTH108 - see _file
             self._sync_dir(self._dir / queue)
+        else:
+            # Delivered: the file becomes a later message's (queue/recycle.py).
+            self._recycler.retire(self._file(queue_id, queue), queue_id)
 
     def _sync_dir(self, directory: Path) -> None:
         if self._fsync:
