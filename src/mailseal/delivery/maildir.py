@@ -37,6 +37,7 @@ __all__ = [
     "MaildirDelivery",
     "MaildirError",
     "StagedMessage",
+    "complete_alone",
     "deliver_to_maildir",
     "maildir_filename",
     "stage_in_maildir",
@@ -175,6 +176,11 @@ def deliver_to_maildir(
     staged = stage_in_maildir(
         maildir, content, prepend=prepend, uid=uid, gid=gid, hostname=hostname
     )
+    return complete_alone(staged)
+
+
+def complete_alone(staged: StagedMessage) -> MaildirDelivery:
+    """The second half of a delivery made on its own: fsync, link into new/, fsync new/."""
     try:
         staged.sync()
         delivered = staged.publish()

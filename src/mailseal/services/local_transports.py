@@ -22,7 +22,7 @@ from mailseal.delivery.headers import delivery_headers, has_delivered_to
 from mailseal.delivery.maildir import (
     MaildirError,
     StagedMessage,
-    deliver_to_maildir,
+    complete_alone,
     stage_in_maildir,
 )
 from mailseal.queue.body import HEADER_SCAN
@@ -76,14 +76,7 @@ class MaildirJob:
 
     def deliver(self, message: QueuedMessage) -> None:
         """Deliver now, synced; raise MaildirError on failure."""
-        deliver_to_maildir(
-            self.mailbox,
-            message.body,
-            prepend=self.prepend,
-            uid=self.uid,
-            gid=self.gid,
-            hostname=self.hostname,
-        )
+        complete_alone(self.stage(message))
 
     def stage(self, message: QueuedMessage) -> StagedMessage:
         """Write to tmp/ for a group commit (delivery.maildir_batch); raise MaildirError."""
