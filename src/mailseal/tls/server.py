@@ -246,6 +246,10 @@ def _apply_options(config: Config, context: ssl.SSLContext, notes: list[str]) ->
     if config.smtpd_tls_session_cache_timeout == 0 or not config.tls_session_ticket_cipher:
         context.options |= ssl.OP_NO_TICKET
         context.num_tickets = 0  # TLS 1.3 would otherwise still send (stateful) tickets
+    else:
+        # One TLS 1.3 ticket per handshake, as Postfix's tls_server.c asks for; OpenSSL's
+        # default of two costs a second ticket's encryption and record on every session.
+        context.num_tickets = 1
     bits, unknown = ssl_option_bits(config.tls_ssl_options)
     context.options |= bits
     notes.extend(f'tls_ssl_options: unknown name "{name}" ignored' for name in unknown)
