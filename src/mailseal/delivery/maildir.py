@@ -279,6 +279,7 @@ class StagedMessage:
         self._fd = fd
         self._tmp_fd = tmp_fd
         self._new_fd = new_fd
+        self._final = name  # the new/ name, once published
         self._closed = False
 
     @property
@@ -310,6 +311,7 @@ class StagedMessage:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
         except OSError as exc:
             raise _error(f"link to {self.maildir / 'new' / final}", exc, "4.2.0") from None
+        self._final = final
         return MaildirDelivery(self.maildir / "new" / final, self.size)
 
     def sync_new(self) -> None:
@@ -317,7 +319,7 @@ class StagedMessage:
         try:
             os.fsync(self._new_fd)
         except OSError as exc:
-            raise _error(f"link to {self.maildir / 'new'}", exc, "4.2.0") from None
+            raise _error(f"link to {self.maildir / 'new' / self._final}", exc, "4.2.0") from None
 
     def finish(self) -> None:
         """Drop the tmp/ name and close the descriptors; safe to call more than once."""

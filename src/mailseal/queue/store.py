@@ -280,7 +280,7 @@ class QueueStore:
             if self._recycler.take(reused):
                 rewrite_file(reused, (head, content, tail), sync=self._fsync and sync)
                 return queue_id, Path(reused)
-            temp = self._dir / QueueName.INCOMING / f"{TEMP_PREFIX}{queue_id}"
+            temp = Path(f"{incoming}/{TEMP_PREFIX}{queue_id}")
             if write_new_file(temp, (head, content, tail), sync=self._fsync and sync):
                 return queue_id, temp
         raise FileExistsError(f"no free queue file name in {temp.parent}")
@@ -290,8 +290,7 @@ class QueueStore:
         for _ in range(_ID_ATTEMPTS):
             queue_id, wanted = wanted or new_queue_id(), None
             # os.path on strings: this runs for every message, pathlib costs 4x here.
-            base = os.fspath(self._dir)
-            if not any(os.path.lexists(f"{base}/{q}/{queue_id}") for q in _QUEUE_NAMES):
+            if not any(os.path.lexists(f"{self._base}/{q}/{queue_id}") for q in _QUEUE_NAMES):
                 return queue_id
         raise FileExistsError(f"no free queue ID in {self._dir}")
 

@@ -267,12 +267,11 @@ class QueueManager:
         a message is settled (removed or deferred) only after its files are.
         """
         results: list[bool | Exception] = []
-        batch = self._batch
         attempts: list[tuple[int, QueuedMessage, dict[int, list[Outcome]]]] = []
         held = 0
         for queue_id, queue in jobs:
             try:
-                attempt = self._local_attempt(queue_id, queue, batch)
+                attempt = self._local_attempt(queue_id, queue)
             except Exception as error:  # this message stays queued; the others go on
                 results.append(error)
                 continue
@@ -283,15 +282,15 @@ class QueueManager:
             attempts.append((len(results) - 1, *attempt))
             held += attempt[0].size
             if held > _BATCH_BYTES:
-                self._settle_batch(batch, attempts, results)
+                self._settle_batch(attempts, results)
                 attempts, held = [], 0
-        self._settle_batch(batch, attempts, results)
+        self._settle_batch(attempts, results)
         return results
 
     def _local_attempt(
-        self, queue_id: str, queue: QueueName, batch: MaildirBatch
+        self, queue_id: str, queue: QueueName
     ) -> bool | tuple[QueuedMessage, dict[int, list[Outcome]]]:
-        """Stage one message's local deliveries in ``batch``; True: settled already."""
+        """Stage one message's local deliveries in the lane's batch; True: settled already."""
         activated = self._activate(queue_id, queue)
         if activated is None:
             return True
@@ -311,19 +310,16 @@ class QueueManager:
                 self._verdict(message, recipients[index], found, active_arrival, results[index])
                 continue
             for dest in found:
-                self._stage_locally(
-                    message, index, dest, active_arrival, results[index], batch=batch
-                )
+                self._stage_locally(message, index, dest, active_arrival, results[index])
         return message, results
 
     def _settle_batch(
         self,
-        batch: MaildirBatch,
         attempts: list[tuple[int, QueuedMessage, dict[int, list[Outcome]]]],
         results: list[bool | Exception],
     ) -> None:
         """Commit the batch's Maildir files, then remove or defer each of its messages."""
-        batch.commit()
+        self._batch.commit()
         for position, message, outcomes in attempts:
             try:
                 self._settle(message, outcomes)
@@ -482,10 +478,8 @@ class QueueManager:
         dest: Destination,
         active_arrival: float,
         outcomes: list[Outcome],
-        *,
-        batch: MaildirBatch,
     ) -> None:
-        """As :meth:`_deliver_locally`, a Maildir file left to ``batch`` to make durable."""
+        """As :meth:`_deliver_locally`, a Maildir file left to the lane's batch to sync."""
         handoff = time.time()
         recipient = message.envelope.recipients[index]
         planned = plan_local(self.config, message, recipient, dest, as_root=self.as_root)
@@ -510,9 +504,9 @@ class QueueManager:
                     )
                     outcomes.append(outcome)
 
-                batch.add(staged, done)
-                if len(batch) >= _BATCH_FILES:
-                    batch.commit()
+                self._batch.add(staged, done)
+                if len(self._batch) >= _BATCH_FILES:
+                    self._batch.commit()
                 return
         self._log_local(
             message, index, dest, planned, active_arrival=active_arrival, handoff=handoff
