@@ -63,7 +63,10 @@ class Connection(asyncio.Protocol):
         # so nothing may be read as plaintext before the handshake starts.
         self._tls_first = tls_first
         self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
+        # What arrived and is not read yet, as the transport delivered it: a reader
+        # usually takes exactly one chunk, which then reaches it without a copy.
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
@@ -87,8 +90,9 @@ class Connection(asyncio.Protocol):
             self._on_connected(self)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) > _HIGH_WATER and self._transport is not None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > _HIGH_WATER and self._transport is not None:
             self._transport.pause_reading()
             self._reading_paused = True
         self._wake()
@@ -125,8 +129,7 @@ class Connection(asyncio.Protocol):
 
     def take_buffered(self) -> bytes:
         """Whatever has arrived and not been read yet, without waiting."""
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        data = self._drain_chunks()
         if self._reading_paused and self._transport is not None:
             self._reading_paused = False
             self._transport.resume_reading()
@@ -138,7 +141,7 @@ class Connection(asyncio.Protocol):
         Raises :class:`TimeoutError` after ``timeout`` and :class:`InterruptedRead`
         when :meth:`interrupt` is called while nothing is buffered.
         """
-        if not self._buffer and not self._eof:
+        if not self._chunks and not self._eof:
             if self._interrupted:
                 raise InterruptedRead
             loop = asyncio.get_running_loop()
@@ -153,9 +156,16 @@ class Connection(asyncio.Protocol):
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
-            if self._interrupted and not self._buffer and not self._eof:
+            if self._interrupted and not self._chunks and not self._eof:
                 raise InterruptedRead
         return self.take_buffered()
+
+    def _drain_chunks(self) -> bytes:
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._buffered = 0
+        return data
 
     def interrupt(self) -> None:
         """Make the current and every later empty read raise :class:`InterruptedRead`."""
@@ -188,8 +198,7 @@ class Connection(asyncio.Protocol):
         bytes sent after our reply stay in the kernel and become TLS records.
         """
         # Not take_buffered(): that would resume reading on the plaintext transport.
-        discarded = bytes(self._buffer)
-        self._buffer.clear()
+        discarded = self._drain_chunks()
         transport = self._transport
         if transport is None:
             raise HandshakeError("lost connection")

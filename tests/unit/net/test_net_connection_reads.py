@@ -1,0 +1,106 @@
+"""Connection.read over a real socket pair: chunks, deadlines, and the one timer behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from mailseal.net.connection import Connection
+
+
+async def _connected() -> tuple[Connection, socket.socket]:
+    ours, theirs = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    _transport, connection = await loop.connect_accepted_socket(Connection, sock=ours)
+    theirs.setblocking(False)
+    return connection, theirs
+
+
+def _run(body: Callable[[Connection, socket.socket], Awaitable[None]]) -> None:
+    async def main() -> None:
+        connection, peer = await _connected()
+        try:
+            await body(connection, peer)
+        finally:
+            connection.close()
+            peer.close()
+
+    asyncio.run(main())
+
+
+def test_what_arrived_in_several_chunks_is_read_at_once_in_order() -> None:
+    async def body(connection: Connection, peer: socket.socket) -> None:
+        for piece in (b"EHLO a\r\n", b"MAIL FROM:<>\r\n", b"RCPT TO:<b@c>\r\n"):
+            peer.send(piece)
+            await asyncio.sleep(0.02)  # each its own segment, its own data_received
+        assert await connection.read(1.0) == b"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<b@c>\r\n"
+
+    _run(body)
+
+
+def test_a_read_times_out_after_its_timeout() -> None:
+    async def body(connection: Connection, _peer: socket.socket) -> None:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await connection.read(0.2)
+        assert 0.19 <= time.monotonic() - started < 1.0
+
+    _run(body)
+
+
+def test_a_later_read_gets_its_own_full_timeout() -> None:
+    """The first read's timer is kept; it must not cut the second read short."""
+
+    async def body(connection: Connection, peer: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, peer.send, b"one\r\n")
+        assert await connection.read(0.3) == b"one\r\n"
+        # The first timer would fire at about 0.3 s; this read may wait until 0.65 s.
+        loop.call_later(0.5, peer.send, b"two\r\n")
+        assert await connection.read(0.6) == b"two\r\n"
+
+    _run(body)
+
+
+def test_a_shorter_timeout_after_a_longer_one_still_holds() -> None:
+    async def body(connection: Connection, peer: socket.socket) -> None:
+        peer.send(b"one\r\n")
+        assert await connection.read(30.0) == b"one\r\n"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await connection.read(0.2)
+        assert time.monotonic() - started < 1.0
+
+    _run(body)
+
+
+def test_a_read_without_timeout_is_not_cut_by_an_earlier_timer() -> None:
+    async def body(connection: Connection, peer: socket.socket) -> None:
+        peer.send(b"one\r\n")
+        assert await connection.read(0.1) == b"one\r\n"
+        asyncio.get_running_loop().call_later(0.3, peer.send, b"two\r\n")
+        assert await connection.read(None) == b"two\r\n"
+
+    _run(body)
+
+
+def test_a_closed_connection_is_not_kept_alive_by_its_timer() -> None:
+    async def main() -> None:
+        connection, peer = await _connected()
+        peer.send(b"QUIT\r\n")
+        assert await connection.read(300.0) == b"QUIT\r\n"
+        connection.close()
+        peer.close()
+        await asyncio.sleep(0.05)  # connection_lost runs
+        gone = weakref.ref(connection)
+        del connection
+        gc.collect()
+        assert gone() is None
+
+    asyncio.run(main())
