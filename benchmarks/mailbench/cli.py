@@ -178,6 +178,8 @@ def _memory(args: argparse.Namespace, servers: list[Server]) -> list[dict[str, A
         out.append(memory.rss_50x100k(server, args.duration))
         out.append(memory.big_message(server, args.big_message))
         if server.name == "mailseal":
+            if not args.quick:  # it waits for max_idle: 100 s
+                out.append(memory.rss_after_idle(server))
             out.append(memory.rss_50x100k_fresh(server, args.duration))
     return out
 

@@ -6,7 +6,10 @@
 - ``mem-50mb``: one 50 MB message (``message_size_limit`` is raised on every server)
   and the RSS increase it causes;
 - ``mem-idle``: N idle connections (5,000 by default) held after their 220; the
-  total RSS, and how long a new client then waits for its own 220.
+  total RSS, and how long a new client then waits for its own 220;
+- ``mem-after-idle`` (mailseal, full runs): the RSS after everything above, and
+  again once the server has had no client for ``max_idle`` (100 s by default), by
+  when each smtpd worker that served clients has been replaced by a fresh one.
 
 The runner raises its own RLIMIT_NOFILE before it starts any server, so the servers
 inherit room for the idle connections; ``loadgen idle`` raises its own.
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import resource
 import statistics
+import time
 from typing import Any
 
 from mailbench.common import log, run_loadgen
-from mailbench.procstat import Sampler
+from mailbench.procstat import Sampler, group_pids, group_stat
 from mailbench.scenarios import SCENARIOS, measure, wait_drained
 from mailbench.servers import Server
 
@@ -58,6 +62,36 @@ def rss_50x100k_fresh(server: Server, duration: float) -> dict[str, Any]:
     server.start(configure=False)
     row = rss_50x100k(server, duration)
     row["check"] = "mem-50x100k-fresh"
+    return row
+
+
+def rss_after_idle(server: Server, max_idle: float = 100.0, margin: float = 45.0) -> dict[str, Any]:
+    """``mem-after-idle``: wait (bounded) until every process but the master is new."""
+    before, pids = group_stat(server.groups()), group_pids(server.groups())
+    log(f"  mem-after-idle {server.name}: {before.rss_bytes / 2**20:.1f} MB; idle for max_idle")
+    started = time.monotonic()
+    replaced_at = None
+    while time.monotonic() - started < max_idle + margin:
+        time.sleep(1.0)
+        now = group_pids(server.groups())
+        if len(now) == len(pids) and len(now - pids) == len(pids) - 1:
+            replaced_at = replaced_at or time.monotonic()
+            if time.monotonic() - replaced_at >= 3.0:  # the fresh ones have settled
+                break
+    after = group_stat(server.groups())
+    row = {
+        "check": "mem-after-idle",
+        "server": server.name,
+        "rss_before_mb": round(before.rss_bytes / 2**20, 1),
+        "rss_after_mb": round(after.rss_bytes / 2**20, 1),
+        "processes": after.processes,
+        "replaced": len(group_pids(server.groups()) - pids),
+        "waited_s": round(time.monotonic() - started, 1),
+    }
+    log(
+        f"  mem-after-idle {server.name}: {row['rss_before_mb']} -> {row['rss_after_mb']} MB, "
+        f"{row['replaced']} processes new after {row['waited_s']} s"
+    )
     return row
 
 

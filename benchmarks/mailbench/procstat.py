@@ -60,6 +60,18 @@ def group_stat(groups: Iterable[int]) -> GroupStat:
     return GroupStat(cpu_ticks / _TICK, rss_pages * _PAGE, count)
 
 
+def group_pids(groups: Iterable[int]) -> set[int]:
+    """The processes in ``groups`` now."""
+    wanted = set(groups)
+    found = set()
+    for pid in os.listdir("/proc"):  # noqa: PTH208
+        if pid.isdigit():
+            fields = _stat_fields(pid)
+            if fields is not None and int(fields[2]) in wanted:
+                found.add(int(pid))
+    return found
+
+
 def group_pss(groups: Iterable[int]) -> int:
     """Proportional set size of the groups (shared pages divided among their users), bytes.
 

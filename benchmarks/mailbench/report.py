@@ -163,6 +163,12 @@ def extras_text(result: dict[str, Any]) -> str:
                 f"({row['rss_per_connection_kb']} KB/conn), a new client's 220 after "
                 f"{row['new_client_220_ms_median']} ms (max {row['new_client_220_ms_max']})"
             )
+        elif row["check"] == "mem-after-idle":
+            out.append(
+                f"\nmem-after-idle {row['server']:<9} RSS {row['rss_before_mb']} MB after the "
+                f"load -> {row['rss_after_mb']} MB once idle for max_idle "
+                f"({row['replaced']} of {row['processes']} processes fresh, {row['waited_s']} s)"
+            )
         elif row["check"] == "mem-50mb":
             out.append(
                 f"\nmem-50mb    {row['server']:<9} one {row['size']} message: RSS "

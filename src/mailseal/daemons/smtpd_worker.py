@@ -15,6 +15,12 @@ queued message is announced to the master's queue manager over ``EVENT_FD``.
 DRAIN (after a reload): take no more connections, let the sessions finish,
 exit. STOP (shutdown, or the master is gone): Postfix's graceful stop, as the
 in-process master does it: idle clients get 421, sessions get a bounded time.
+
+IDLE (to the master): a worker that has served clients and then had none for
+``max_idle`` asks to be replaced by a fresh process, which the master starts
+before it drains this one. A burst of sessions leaves a process's heap larger
+and fragmented for good (docs/performance.md); Postfix's smtpd processes exit
+after ``max_idle`` without a client for the same reason, among others.
 """
 
 from __future__ import annotations
@@ -78,6 +84,9 @@ class Worker:
         if ticket_keys:
             self._share_ticket_keys(ticket_keys)
         self._sessions: set[asyncio.Task[None]] = set()
+        self._max_idle = float(base.max_idle)
+        self._served = 0  # sessions since this process started
+        self._last_session = 0.0  # loop time when the latest session ended
         self._done = asyncio.Event()
         self._mode: MessageKind | None = None
         self._syslog_name = base.syslog_name
@@ -124,8 +133,10 @@ class Worker:
         receive_connections(self._connections, self._accepted, self._control)
         trimmer = HeapTrimmer()  # message buffers come and go: see daemons.heap
         trimmer.start()
+        idle = loop.create_task(self._retire_when_idle())
         self._send(encode(MessageKind.READY))
         await self._done.wait()
+        idle.cancel()
         await self._finish()
         await trimmer.stop()
         if self.shared.writer.messages:
@@ -139,8 +150,25 @@ class Worker:
             sock.close()  # a service this generation does not know: the master's race
             return
         task = asyncio.get_running_loop().create_task(self._serve(service, sock))
+        self._served += 1
         self._sessions.add(task)
-        task.add_done_callback(self._sessions.discard)
+        task.add_done_callback(self._session_ended)
+
+    def _session_ended(self, task: asyncio.Task[None]) -> None:
+        self._sessions.discard(task)
+        self._last_session = asyncio.get_running_loop().time()
+
+    async def _retire_when_idle(self) -> None:
+        """Ask the master for a fresh process once served and then idle for ``max_idle``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(self._max_idle / 4, 0.25))
+            idle = loop.time() - self._last_session
+            if self._served and not self._sessions and idle >= self._max_idle:
+                self._send(encode(MessageKind.IDLE))
+                # The master drains us once the fresh process is up; should that
+                # fail, ask again after another max_idle.
+                self._last_session = loop.time()
 
     async def _serve(self, service: SmtpdService, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()

@@ -15,6 +15,9 @@ A reload starts a new generation of workers that read the new configuration;
 the old generation gets DRAIN and exits when its sessions end (Postfix's old
 smtpd processes do the same). A worker that dies is replaced after a pause
 (``warning: process ... pid N exit status S``, as Postfix's master logs it).
+A worker that says IDLE (it served clients, then had none for ``max_idle``) is
+replaced the same way as at a reload, one worker at a time: the fresh process
+first, then DRAIN to the old one, so no connection finds no worker.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class _Worker:
     events: socket.socket  # master's end: the worker's messages come in here
     ready: asyncio.Future[None]
     draining: bool = False
+    retiring: bool = False  # a fresh process is being started to take its place
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -94,6 +98,7 @@ class WorkerPool:
         self._old: list[_Worker] = []
         self._turn = itertools.count()
         self._stopping = False
+        self._replacing: set[asyncio.Task[None]] = set()
         self._ticket_keys = new_ticket_keys()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -114,6 +119,10 @@ class WorkerPool:
     async def stop(self, grace: float) -> None:
         """STOP every worker; wait for them (bounded), then kill what is left."""
         self._stopping = True
+        for task in list(self._replacing):
+            task.cancel()
+        if self._replacing:
+            await asyncio.wait(set(self._replacing), timeout=5.0)
         everyone = self._current + self._old
         for worker in everyone:
             self._tell(worker, MessageKind.STOP)
@@ -232,10 +241,46 @@ class WorkerPool:
             self._queued(message.fields[0])
         elif message.kind is MessageKind.READY and not worker.ready.done():
             worker.ready.set_result(None)
+        elif message.kind is MessageKind.IDLE:
+            self._retire(worker)
         elif message.kind is MessageKind.LOG and len(message.fields) >= 4:
             severity, program, number, text = message.fields[:4]
             with contextlib.suppress(ValueError):
                 self._log.relay(Severity(int(severity)), program, int(number), text)
+
+    def _retire(self, worker: _Worker) -> None:
+        if self._stopping or worker.retiring or worker not in self._current:
+            return  # stopping, already being replaced, or an old generation's
+        worker.retiring = True
+        task = asyncio.get_running_loop().create_task(self._replace(worker))
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+
+    async def _replace(self, worker: _Worker) -> None:
+        """Start a fresh worker in ``worker``'s place, then drain ``worker``."""
+        try:
+            fresh = await self._spawn()
+        except OSError as error:
+            worker.retiring = False
+            self._log.warning(self._program, self._number, f"cannot start smtpd: {error}")
+            return
+        self._old.append(fresh)  # until it is ready: stop() must find it meanwhile
+        try:
+            await asyncio.wait_for(asyncio.shield(fresh.ready), _READY_WAIT)
+        except (TimeoutError, RuntimeError) as error:
+            worker.retiring = False
+            self._tell(fresh, MessageKind.STOP)
+            reason = str(error) or f"not ready within {_READY_WAIT:.0f}s"
+            self._log.warning(self._program, self._number, f"cannot start smtpd: {reason}")
+            return
+        if self._stopping or worker not in self._current:
+            self._tell(fresh, MessageKind.DRAIN)  # a reload replaced them all meanwhile
+            return
+        self._old.remove(fresh)
+        self._current[self._current.index(worker)] = fresh
+        self._tell(worker, MessageKind.DRAIN)
+        worker.draining = True
+        self._old.append(worker)
 
     @staticmethod
     def _tell(worker: _Worker, kind: MessageKind) -> None:

@@ -47,6 +47,7 @@ class MessageKind(Enum):
     READY = b"R"  # worker -> master: services built, taking connections
     QUEUED = b"Q"  # worker -> master: queue ID written to incoming/
     LOG = b"L"  # worker -> master: severity, program, number, message
+    IDLE = b"I"  # worker -> master: served clients, then none for max_idle: replace me
 
 
 @dataclass(frozen=True)

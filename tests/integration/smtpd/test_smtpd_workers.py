@@ -172,6 +172,37 @@ def test_reload_starts_a_new_generation_while_the_old_one_finishes(servers: Serv
     assert not set(old) & set(_workers(instance.process.pid))
 
 
+def test_a_worker_idle_for_max_idle_after_serving_is_replaced_by_a_fresh_one(
+    servers: Servers,
+) -> None:
+    """Its heap is given back; a busy worker and one that served nobody stay."""
+    instance, workers = _start(servers, "max_idle = 1s")
+    port = instance.ports.smtp
+    with _greeted(port) as smtp:
+        served = _holder(smtp, port, workers)
+        (untouched,) = set(workers) - {served}
+        time.sleep(2.5)  # over max_idle, but a session is open: it stays
+        assert served in _children(instance.process.pid)
+        assert smtp.command("EHLO client.example.net").code == 250
+        assert smtp.command("MAIL FROM:<s@client.example.net>").code == 250
+        assert smtp.command(f"RCPT TO:<{RCPT}>").code == 250
+        assert smtp.command("DATA").code == 354
+        smtp.send("Subject: the last one for this worker\r\n\r\nhi\r\n.\r\n")
+        assert smtp.reply().code == 250
+        assert smtp.command("QUIT").code == 221
+    deadline = time.monotonic() + 20
+    while served in _children(instance.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    now = _workers(instance.process.pid)
+    assert served not in now
+    assert untouched in now  # it served no client: nothing to give back
+    for n in range(2):  # the fresh one takes its turn
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("s@client.example.net", [RCPT], f"Subject: f{n}\r\n\r\nhi\r\n")
+    assert len(instance.process.wait_delivered(3)) == 3
+    assert "exit status" not in instance.process.maillog()  # retired, not crashed
+
+
 def test_stop_lets_a_message_in_flight_finish_and_takes_the_workers_down(
     servers: Servers,
 ) -> None:
