@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(report.table(result["summary"], list(SCENARIOS)))
+    print(report.pair_ratios_text(result["summary"]))
     print(report.extras_text(result))
     print(f"\n{len(rows)} runs in {result['elapsed_s']}s; JSON: {output}")
     return 0

@@ -3,7 +3,10 @@
 Repetitions of one (scenario, concurrency, size, server) are summarised by their
 median (rates, latencies, CPU) and maximum (peak RSS, failures summed). The
 ratios are mailseal's value over Postfix's and over aiosmtpd's: for msgs/s above
-1 is better, for CPU per 1000 messages below 1 is better.
+1 is better, for CPU per 1000 messages below 1 is better. The ratio of medians hides
+how far one repetition's pair (mailseal and Postfix run back to back) strays from
+the next on a shared machine, so each pair's ratios are kept too
+(``rate_vs_pf_reps``, ``cpu_vs_pf_reps``) and printed under the table.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         summary["rate_spread"] = _spread([r.get("msgs_per_s") for r in runs])
         out.append(summary)
     _add_ratios(out)
+    _add_pair_ratios(out, groups)
     return out
 
 
@@ -78,6 +82,51 @@ def _add_ratios(summary: list[dict[str, Any]]) -> None:
                 continue
             s[f"rate_vs_{tag}"] = _ratio(s["msgs_per_s"], other["msgs_per_s"])
             s[f"cpu_vs_{tag}"] = _ratio(s["server_cpu_s_per_1000"], other["server_cpu_s_per_1000"])
+
+
+def _add_pair_ratios(
+    summary: list[dict[str, Any]],
+    groups: dict[tuple[str, int, str, str], list[dict[str, Any]]],
+) -> None:
+    """Per repetition: mailseal's run over the peer's run of the same repetition."""
+    for s in summary:
+        if s["server"] != "mailseal":
+            continue
+        ours = {
+            r.get("rep"): r
+            for r in groups[(s["scenario"], s["concurrency"], s["size"], "mailseal")]
+        }
+        for peer, tag in (("postfix", "pf"), ("aiosmtpd", "aio")):
+            theirs = {
+                r.get("rep"): r
+                for r in groups.get((s["scenario"], s["concurrency"], s["size"], peer), [])
+            }
+            reps = sorted(set(ours) & set(theirs), key=lambda rep: (rep is None, rep or 0))
+            if not reps:
+                continue
+            s[f"rate_vs_{tag}_reps"] = [
+                _ratio(ours[rep].get("msgs_per_s"), theirs[rep].get("msgs_per_s")) for rep in reps
+            ]
+            s[f"cpu_vs_{tag}_reps"] = [
+                _ratio(
+                    ours[rep].get("server_cpu_s_per_1000"), theirs[rep].get("server_cpu_s_per_1000")
+                )
+                for rep in reps
+            ]
+
+
+def pair_ratios_text(summary: list[dict[str, Any]]) -> str:
+    """mailseal/Postfix for every repetition pair, where there are several."""
+    lines = [
+        f"{s['scenario']:<16} {s['concurrency']:>3} {s['size']:>5}  rate "
+        f"{' '.join(_fmt(v, 4, 2) for v in s['rate_vs_pf_reps'])}  CPU "
+        f"{' '.join(_fmt(v, 4, 2) for v in s['cpu_vs_pf_reps'])}"
+        for s in summary
+        if len(s.get("rate_vs_pf_reps", [])) > 1
+    ]
+    if not lines:
+        return ""
+    return "\nmailseal/Postfix per repetition (each pair run back to back):\n" + "\n".join(lines)
 
 
 def _fmt(value: Any, width: int, digits: int = 1) -> str:
