@@ -276,6 +276,9 @@ class WorkerPool:
         if self._stopping or worker not in self._current:
             self._tell(fresh, MessageKind.DRAIN)  # a reload replaced them all meanwhile
             return
+        if fresh not in self._old:  # it exited as soon as it was ready
+            worker.retiring = False
+            return
         self._old.remove(fresh)
         self._current[self._current.index(worker)] = fresh
         self._tell(worker, MessageKind.DRAIN)
