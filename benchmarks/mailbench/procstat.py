@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # The /proc walk runs every 100 ms beside the server under test: plain os.listdir and
@@ -43,17 +43,22 @@ def _stat_fields(pid: str) -> list[str] | None:
     return raw[raw.rfind(")") + 2 :].split()
 
 
-def group_stat(groups: Iterable[int]) -> GroupStat:
-    """CPU seconds (with reaped children) and RSS of every process in ``groups``."""
+def _members(groups: Iterable[int]) -> Iterator[tuple[str, list[str]]]:
+    """(pid, stat fields) of every process now in ``groups``."""
     wanted = set(groups)
-    cpu_ticks = rss_pages = count = 0
     for pid in os.listdir("/proc"):  # noqa: PTH208
         if not pid.isdigit():
             continue
         fields = _stat_fields(pid)
         # fields[0] is the state (field 3 of stat(5)): pgrp is fields[2].
-        if fields is None or int(fields[2]) not in wanted:
-            continue
+        if fields is not None and int(fields[2]) in wanted:
+            yield pid, fields
+
+
+def group_stat(groups: Iterable[int]) -> GroupStat:
+    """CPU seconds (with reaped children) and RSS of every process in ``groups``."""
+    cpu_ticks = rss_pages = count = 0
+    for _pid, fields in _members(groups):
         count += 1
         cpu_ticks += sum(int(value) for value in fields[11:15])
         rss_pages += int(fields[21])
@@ -62,14 +67,7 @@ def group_stat(groups: Iterable[int]) -> GroupStat:
 
 def group_pids(groups: Iterable[int]) -> set[int]:
     """The processes in ``groups`` now."""
-    wanted = set(groups)
-    found = set()
-    for pid in os.listdir("/proc"):  # noqa: PTH208
-        if pid.isdigit():
-            fields = _stat_fields(pid)
-            if fields is not None and int(fields[2]) in wanted:
-                found.add(int(pid))
-    return found
+    return {int(pid) for pid, _fields in _members(groups)}
 
 
 def group_pss(groups: Iterable[int]) -> int:
@@ -78,14 +76,8 @@ def group_pss(groups: Iterable[int]) -> int:
     Summed RSS counts a shared library once per process; PSS does not, which is the
     fair figure for a server of many processes (Postfix). Dearer to read than stat.
     """
-    wanted = set(groups)
     total = 0
-    for pid in os.listdir("/proc"):  # noqa: PTH208
-        if not pid.isdigit():
-            continue
-        fields = _stat_fields(pid)
-        if fields is None or int(fields[2]) not in wanted:
-            continue
+    for pid, _fields in _members(groups):
         try:
             smaps = f"/proc/{pid}/smaps_rollup"
             with open(smaps, encoding="ascii", errors="replace") as handle:  # noqa: PTH123
