@@ -59,6 +59,14 @@ def worker_count(setting: int, maxprocs: list[str], default_process_limit: int) 
     return max(1, min([cores or 1, *limits]))
 
 
+async def _wait_ready(workers: list[_Worker]) -> None:
+    """Until each has said READY; OSError saying why when one exits or time runs out."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers)), _READY_WAIT)
+    except (TimeoutError, RuntimeError) as error:
+        raise OSError(str(error) or f"not ready within {_READY_WAIT:.0f}s") from None
+
+
 @dataclass
 class _Worker:
     process: asyncio.subprocess.Process
@@ -141,15 +149,14 @@ class WorkerPool:
     async def _generation(self) -> list[_Worker]:
         workers = [await self._spawn() for _ in range(self.count)]
         try:
-            await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers)), _READY_WAIT)
-        except (TimeoutError, RuntimeError) as error:
+            await _wait_ready(workers)
+        except OSError as error:
             for worker in workers:
                 self._tell(worker, MessageKind.STOP)
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.kill()
                 self._close(worker)
-            reason = str(error) or f"not ready within {_READY_WAIT:.0f}s"
-            raise OSError(f"smtpd worker processes did not start: {reason}") from None
+            raise OSError(f"smtpd worker processes did not start: {error}") from None
         return workers
 
     async def _spawn(self) -> _Worker:
@@ -266,12 +273,11 @@ class WorkerPool:
             return
         self._old.append(fresh)  # until it is ready: stop() must find it meanwhile
         try:
-            await asyncio.wait_for(asyncio.shield(fresh.ready), _READY_WAIT)
-        except (TimeoutError, RuntimeError) as error:
+            await _wait_ready([fresh])
+        except OSError as error:
             worker.retiring = False
             self._tell(fresh, MessageKind.STOP)
-            reason = str(error) or f"not ready within {_READY_WAIT:.0f}s"
-            self._log.warning(self._program, self._number, f"cannot start smtpd: {reason}")
+            self._log.warning(self._program, self._number, f"cannot start smtpd: {error}")
             return
         if self._stopping or worker not in self._current:
             self._tell(fresh, MessageKind.DRAIN)  # a reload replaced them all meanwhile
