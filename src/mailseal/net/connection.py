@@ -86,8 +86,13 @@ class Connection(asyncio.Protocol):
         self.local = (str(local[0]), int(local[1]))
         if self._tls_first:
             self.pause_reading()
-        if self._on_connected is not None:
-            self._on_connected(self)
+        # A one-shot callback: dropping it breaks the cycle callback -> its closure's
+        # future -> this connection -> callback, which left every closed connection,
+        # with its TLS buffers, to the cyclic GC's rare full collections (about 1 MB
+        # per connection piled up; see docs/performance.md).
+        on_connected, self._on_connected = self._on_connected, None
+        if on_connected is not None:
+            on_connected(self)
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)

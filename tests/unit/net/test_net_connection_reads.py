@@ -104,3 +104,36 @@ def test_a_closed_connection_is_not_kept_alive_by_its_timer() -> None:
         assert gone() is None
 
     asyncio.run(main())
+
+
+def test_a_closed_connection_is_freed_without_the_cyclic_gc() -> None:
+    """Reference counting alone frees a closed connection and what it holds (TLS buffers).
+
+    smtpd_worker learns of its connection through a callback whose closure holds a
+    future, and the future holds the connection. Were the connection to keep the
+    callback, that would be a cycle, left to the cyclic GC's rare full collections.
+    """
+
+    async def main() -> weakref.ref[Connection]:
+        loop = asyncio.get_running_loop()
+        made: asyncio.Future[Connection] = loop.create_future()
+
+        def connected(connection: Connection) -> None:
+            made.set_result(connection)
+
+        ours, theirs = socket.socketpair()
+        await loop.connect_accepted_socket(lambda: Connection(connected), sock=ours)
+        connection = await made
+        gone = weakref.ref(connection)
+        connection.close()
+        theirs.close()
+        await asyncio.sleep(0.05)  # connection_lost runs
+        return gone
+
+    gc.collect()
+    gc.disable()
+    try:
+        gone = asyncio.run(main())
+        assert gone() is None
+    finally:
+        gc.enable()
