@@ -120,7 +120,10 @@ class _Session:
         finally:
             self._discard_spool()
             if self.auth is not None:
+                # Also a cycle (the auth keeps our bound warning): drop it, so that
+                # the connection and its TLS buffers go now, not at a full GC.
                 self.auth.close()
+                self.auth = None
             counts = core.command_counts() if core is not None else []
             self.info(fmt.disconnect_from(self.host, self.addr, counts))
 
