@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -131,7 +132,8 @@ class Worker:
             loop.add_signal_handler(signum, self._control, MessageKind.STOP)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         receive_connections(self._connections, self._accepted, self._control)
-        trimmer = HeapTrimmer()  # message buffers come and go: see daemons.heap
+        # Message buffers come and go, and closed transports are cycles: see daemons.heap.
+        trimmer = HeapTrimmer(collect=True)
         trimmer.start()
         idle = loop.create_task(self._retire_when_idle())
         self._send(encode(MessageKind.READY))
@@ -245,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             forward_log=log_mode == "forward",
             ticket_keys=ticket_keys if len(ticket_keys) == TICKET_KEYS_LENGTH else b"",
         )
+        # The imports and the services live as long as the process (a reload starts
+        # new workers), so the garbage collector need not walk them again: the
+        # trimmer's full collections then cost microseconds instead of ~20 ms.
+        gc.freeze()
         return await worker.run()
 
     return asyncio.run(run())

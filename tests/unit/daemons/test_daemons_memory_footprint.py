@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -198,6 +200,32 @@ def test_heap_trimmer_runs_and_stops() -> None:
         return running and trimmer._task is None
 
     assert asyncio.run(run()) == sys.platform.startswith("linux")
+
+
+def test_heap_trimmer_of_a_worker_collects_cycles_even_when_idle() -> None:
+    """Python starts no full collection in an idle process: the trimmer does."""
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+            self.buffer = bytearray(100_000)
+
+    async def run() -> bool:
+        trimmer = HeapTrimmer(interval=0.01, collect=True)
+        trimmer.start()
+        cycle = Cycle()
+        gone = weakref.ref(cycle)
+        del cycle
+        await asyncio.sleep(0.1)
+        await trimmer.stop()
+        return gone() is None
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert asyncio.run(run())
+    finally:
+        gc.enable()
 
 
 def test_malloc_trim_gives_freed_buffers_back() -> None:
