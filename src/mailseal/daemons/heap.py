@@ -54,19 +54,38 @@ def malloc_trim() -> bool:
 
 
 class HeapTrimmer:
-    """Calls :func:`malloc_trim` (after ``gc.collect``) every ``interval`` seconds on the loop."""
+    """Calls :func:`malloc_trim` (after ``gc.collect``) every ``interval`` seconds on the loop.
 
-    def __init__(self, interval: float = TRIM_INTERVAL, *, collect: bool = False) -> None:
+    :meth:`soon` asks for one more, ``settle`` seconds later: an smtpd worker calls
+    it when its last session ends, so that what a burst of clients left is given
+    back before the next burst rather than up to ``interval`` later. One pending at
+    a time, so a worker that serves one client after another trims at most once per
+    ``settle`` seconds (about a millisecond each).
+    """
+
+    def __init__(
+        self, interval: float = TRIM_INTERVAL, *, collect: bool = False, settle: float = 1.0
+    ) -> None:
         self.interval = interval
         self.collect = collect  # a full gc.collect() before each trim
+        self.settle = settle
         self._task: asyncio.Task[None] | None = None
+        self._early: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         if (_TRIM is not None or self.collect) and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def soon(self) -> None:
+        """One trim ``settle`` seconds from now, unless one is pending already."""
+        if self._task is not None and self._early is None:
+            self._early = asyncio.get_running_loop().call_later(self.settle, self._trim_early)
+
     async def stop(self) -> None:
         task, self._task = self._task, None
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -75,6 +94,13 @@ class HeapTrimmer:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if self.collect:
-                gc.collect()  # first: what it frees is what the trim can give back
-            malloc_trim()
+            self._trim()
+
+    def _trim_early(self) -> None:
+        self._early = None
+        self._trim()
+
+    def _trim(self) -> None:
+        if self.collect:
+            gc.collect()  # first: what it frees is what the trim can give back
+        malloc_trim()

@@ -15,6 +15,7 @@ import gc
 import json
 import subprocess
 import sys
+import time
 import weakref
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from mailseal.daemons import heap
 from mailseal.daemons.heap import HeapTrimmer, malloc_trim
 from mailseal.tls import chains
 from mailseal.tls.chains import ChainError, load_chain_files
@@ -202,18 +204,19 @@ def test_heap_trimmer_runs_and_stops() -> None:
     assert asyncio.run(run()) == sys.platform.startswith("linux")
 
 
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+        self.buffer = bytearray(100_000)
+
+
 def test_heap_trimmer_of_a_worker_collects_cycles_even_when_idle() -> None:
     """Python starts no full collection in an idle process: the trimmer does."""
-
-    class Cycle:
-        def __init__(self) -> None:
-            self.me = self
-            self.buffer = bytearray(100_000)
 
     async def run() -> bool:
         trimmer = HeapTrimmer(interval=0.01, collect=True)
         trimmer.start()
-        cycle = Cycle()
+        cycle = _Cycle()
         gone = weakref.ref(cycle)
         del cycle
         await asyncio.sleep(0.1)
@@ -226,6 +229,40 @@ def test_heap_trimmer_of_a_worker_collects_cycles_even_when_idle() -> None:
         assert asyncio.run(run())
     finally:
         gc.enable()
+
+
+def test_heap_trimmer_trims_once_soon_after_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    """soon(): one trim (and collection) ``settle`` seconds later, however often asked."""
+    trims: list[float] = []
+
+    def counted() -> bool:
+        trims.append(time.monotonic())
+        return True
+
+    monkeypatch.setattr(heap, "malloc_trim", counted)
+
+    async def run() -> bool:
+        trimmer = HeapTrimmer(interval=60.0, collect=True, settle=0.05)
+        trimmer.start()
+        cycle = _Cycle()
+        gone = weakref.ref(cycle)
+        del cycle
+        trimmer.soon()
+        trimmer.soon()  # pending already: no second one
+        await asyncio.sleep(0.3)
+        freed = gone() is None
+        trimmer.soon()  # the first has run: a new one
+        await asyncio.sleep(0.3)
+        await trimmer.stop()
+        return freed
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert asyncio.run(run())
+    finally:
+        gc.enable()
+    assert len(trims) == 2
 
 
 def test_malloc_trim_gives_freed_buffers_back() -> None:
