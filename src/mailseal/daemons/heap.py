@@ -56,11 +56,11 @@ def malloc_trim() -> bool:
 class HeapTrimmer:
     """Calls :func:`malloc_trim` (after ``gc.collect``) every ``interval`` seconds on the loop.
 
-    :meth:`soon` asks for one more, ``settle`` seconds later: an smtpd worker calls
-    it when its last session ends, so that what a burst of clients left is given
-    back before the next burst rather than up to ``interval`` later. One pending at
-    a time, so a worker that serves one client after another trims at most once per
-    ``settle`` seconds (about a millisecond each).
+    :meth:`soon` asks for one more now: an smtpd worker calls it when its last
+    session ends, so that what a burst of clients left is given back before the next
+    burst rather than up to ``interval`` later. At most one per ``settle`` seconds
+    (a later request waits for that), so a worker that serves one client after
+    another spends about a millisecond a second on it.
     """
 
     def __init__(
@@ -71,15 +71,19 @@ class HeapTrimmer:
         self.settle = settle
         self._task: asyncio.Task[None] | None = None
         self._early: asyncio.TimerHandle | None = None
+        self._last = float("-inf")  # loop time of the latest trim
 
     def start(self) -> None:
         if (_TRIM is not None or self.collect) and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def soon(self) -> None:
-        """One trim ``settle`` seconds from now, unless one is pending already."""
-        if self._task is not None and self._early is None:
-            self._early = asyncio.get_running_loop().call_later(self.settle, self._trim_early)
+        """One trim now, or ``settle`` seconds after the latest; none if one is pending."""
+        if self._task is None or self._early is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = max(self._last + self.settle - loop.time(), 0.0)
+        self._early = loop.call_later(wait, self._trim_early)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -101,6 +105,7 @@ class HeapTrimmer:
         self._trim()
 
     def _trim(self) -> None:
+        self._last = asyncio.get_running_loop().time()
         if self.collect:
             gc.collect()  # first: what it frees is what the trim can give back
         malloc_trim()
