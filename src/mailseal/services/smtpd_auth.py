@@ -200,8 +200,8 @@ async def offer_auth(
     service: str,
     host: str,
     warning: Callable[[str], None],
-) -> tuple[ServerSettings, SessionAuth]:
-    """The session's settings with the mechanisms to offer, and its AUTH driver."""
+) -> tuple[tuple[str, ...], SessionAuth]:
+    """The mechanisms to offer the session (``settings`` before AUTH), and its AUTH driver."""
     # TLS is certain from the start in wrapper mode; with TLS required or
     # smtpd_tls_auth_only no client can AUTH before it: the TLS options apply.
     tls = settings.tls_active or settings.tls_required or settings.auth_tls_only
@@ -223,4 +223,4 @@ async def offer_auth(
         ),
         warning=warning,
     )
-    return replace(settings, auth_mechanisms=mechanisms), auth
+    return mechanisms, auth

@@ -9,7 +9,6 @@ interrupts.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +26,8 @@ from mailseal.smtp.server import ServerSettings
 from mailseal.tls.server import ServerTls
 
 __all__ = ["SessionLimits", "SmtpdService", "SmtpdShared"]
+
+_MAX_VARIANTS = 32
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,33 @@ class SmtpdService:
     users: int = 0
     retired: bool = False
 
-    @functools.cached_property
-    def settings_without_bare_newline_check(self) -> ServerSettings:
-        """``settings`` for clients in smtpd_forbid_bare_newline_exclusions.
+    # The settings sessions start with, by (bare-newline exempt, AUTH mechanisms):
+    # a handful of combinations, each made once instead of a dataclasses.replace of
+    # ~30 fields per session (the default exemption list, $mynetworks, matches every
+    # loopback and local client).
+    _variants: dict[tuple[bool, tuple[str, ...] | None], ServerSettings] = field(
+        default_factory=dict, repr=False
+    )
 
-        Made once, not by a dataclasses.replace per session: the default list,
-        $mynetworks, matches every loopback and local client.
-        """
-        return replace(self.settings, bare_newline="no")
+    def session_settings(
+        self, *, bare_newline_exempt: bool, mechanisms: tuple[str, ...] | None = None
+    ) -> ServerSettings:
+        """``settings`` for one session: wrapper mode, the exemption, what AUTH offers."""
+        key = (bare_newline_exempt, mechanisms)
+        found = self._variants.get(key)
+        if found is not None:
+            return found
+        changes: dict[str, object] = {}
+        if self.wrapper_mode:
+            changes.update(tls_active=True, starttls_offered=False)
+        if bare_newline_exempt and self.settings.bare_newline != "no":
+            changes["bare_newline"] = "no"
+        if mechanisms is not None:
+            changes["auth_mechanisms"] = mechanisms
+        made = replace(self.settings, **changes) if changes else self.settings  # type: ignore[arg-type]
+        if len(self._variants) < _MAX_VARIANTS:  # a SASL server could vary its list
+            self._variants[key] = made
+        return made
 
     def enter(self) -> None:
         self.users += 1

@@ -112,7 +112,7 @@ class _Session:
                 return
             if self.service.wrapper_mode and not await self._handshake(b""):
                 return
-            settings = await self._with_auth(self._settings())
+            settings = await self._settings()
             core = SmtpServer(self._refuse_at_connect(settings))
             core.spill_to(self._open_spool)
             core.greet()
@@ -141,36 +141,26 @@ class _Session:
         self.shared.names[self.addr] = (name, now)
         return name
 
-    def _settings(self) -> ServerSettings:
-        settings = self.service.settings
-        if self.service.wrapper_mode:
-            settings = replace(settings, tls_active=True, starttls_offered=False)
-        if settings.bare_newline != "no" and self.service.bare_newline_exclusions.matches(
-            self.addr
-        ):
-            settings = (
-                self.service.settings_without_bare_newline_check
-                if settings is self.service.settings
-                else replace(settings, bare_newline="no")
-            )
-        return settings
-
-    async def _with_auth(self, settings: ServerSettings) -> ServerSettings:
-        """Offer AUTH when the service has SASL: ask the backend for its mechanisms."""
-        sasl = self.service.sasl
-        if sasl is None:
+    async def _settings(self) -> ServerSettings:
+        """The session's protocol settings, with AUTH offered when the service has SASL."""
+        service = self.service
+        exempt = service.settings.bare_newline != "no" and (
+            service.bare_newline_exclusions.matches(self.addr)
+        )
+        settings = service.session_settings(bare_newline_exempt=exempt)
+        if service.sasl is None:
             return settings
-        settings, self.auth = await offer_auth(
-            sasl,
+        mechanisms, self.auth = await offer_auth(
+            service.sasl,
             settings,
             self.conn,
             rates=self.shared.rates,
-            rate_exempt=self.service.rate_exceptions.matches(self.addr),
-            service=self.service.name,
+            rate_exempt=service.rate_exceptions.matches(self.addr),
+            service=service.name,
             host=self.host,
             warning=self.warning,
         )
-        return settings
+        return service.session_settings(bare_newline_exempt=exempt, mechanisms=mechanisms)
 
     def _refuse_at_connect(self, settings: ServerSettings) -> ServerSettings:
         """smtpd_delay_reject = no: the client restrictions decide before the greeting."""
