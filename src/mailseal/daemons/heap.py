@@ -105,7 +105,7 @@ class HeapTrimmer:
         self._trim()
 
     def _trim(self) -> None:
-        self._last = asyncio.get_running_loop().time()
         if self.collect:
             gc.collect()  # first: what it frees is what the trim can give back
         malloc_trim()
+        self._last = asyncio.get_running_loop().time()  # settle counts from the end
