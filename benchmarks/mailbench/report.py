@@ -92,15 +92,9 @@ def _add_pair_ratios(
     for s in summary:
         if s["server"] != "mailseal":
             continue
-        ours = {
-            r.get("rep"): r
-            for r in groups[(s["scenario"], s["concurrency"], s["size"], "mailseal")]
-        }
+        ours = _by_rep(groups, s, "mailseal")
         for peer, tag in (("postfix", "pf"), ("aiosmtpd", "aio")):
-            theirs = {
-                r.get("rep"): r
-                for r in groups.get((s["scenario"], s["concurrency"], s["size"], peer), [])
-            }
+            theirs = _by_rep(groups, s, peer)
             reps = sorted(set(ours) & set(theirs), key=lambda rep: (rep is None, rep or 0))
             if not reps:
                 continue
@@ -113,6 +107,16 @@ def _add_pair_ratios(
                 )
                 for rep in reps
             ]
+
+
+def _by_rep(
+    groups: dict[tuple[str, int, str, str], list[dict[str, Any]]],
+    cell: dict[str, Any],
+    server: str,
+) -> dict[Any, dict[str, Any]]:
+    """``server``'s runs of ``cell``'s scenario, concurrency and size, by repetition."""
+    key = (cell["scenario"], cell["concurrency"], cell["size"], server)
+    return {r.get("rep"): r for r in groups.get(key, [])}
 
 
 def pair_ratios_text(summary: list[dict[str, Any]]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mailseal.log.sinks import MailLog
 from mailseal.net.connection import Connection
@@ -87,14 +88,14 @@ class SmtpdService:
         found = self._variants.get(key)
         if found is not None:
             return found
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}  # ServerSettings field -> value
         if self.wrapper_mode:
             changes.update(tls_active=True, starttls_offered=False)
         if bare_newline_exempt and self.settings.bare_newline != "no":
             changes["bare_newline"] = "no"
         if mechanisms is not None:
             changes["auth_mechanisms"] = mechanisms
-        made = replace(self.settings, **changes) if changes else self.settings  # type: ignore[arg-type]
+        made = replace(self.settings, **changes) if changes else self.settings
         if len(self._variants) < _MAX_VARIANTS:  # a SASL server could vary its list
             self._variants[key] = made
         return made
