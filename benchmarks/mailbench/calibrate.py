@@ -24,12 +24,12 @@ from mailbench.common import (
     SINK_CERT,
     SINK_KEY,
     SMTP_SINK,
-    free_port,
     log,
     run_loadgen,
     wait_port,
 )
 from mailbench.procstat import Sampler
+from mailseal.testing.server import free_port
 
 
 def _start(argv: list[str], port: int) -> subprocess.Popen[bytes]:

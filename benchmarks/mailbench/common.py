@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailseal.testing.server import free_port
+
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
 WORK = BENCH_DIR / ".work"
@@ -37,13 +39,6 @@ AUTH_USER = "bench"
 AUTH_PASSWORD = "bench-password-42"  # noqa: S105 - a throwaway loopback benchmark user
 # Messages big enough for the 50 MB check, on every server alike.
 SIZE_LIMIT = 104857600
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float) -> bool:

@@ -33,12 +33,12 @@ from mailbench.common import (
     LOADGEN,
     REMOTE_RECIPIENT,
     Ports,
-    free_port,
     log,
     run_loadgen,
 )
 from mailbench.procstat import CpuTrace
 from mailbench.servers import MailsealServer, PostfixServer, Server, count_files
+from mailseal.testing.server import free_port
 
 
 def read_json_line(process: subprocess.Popen[bytes], key: str, timeout: float) -> dict[str, Any]:

@@ -29,11 +29,23 @@ NO_DNS_PORT = 9  # discard: nothing listens there on a test machine
 DOMAIN = "example.test"
 
 
+# Ports this process has handed out. The kernel may give a just-closed probe's
+# port to the next probe, and a test that asks for three ports before binding
+# any of them once got the same port twice; no port is handed out twice.
+_handed_out: set[int] = set()
+_PROBES = 100
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on 127.0.0.1 that was free a moment ago and is new to this process."""
+    for _ in range(_PROBES):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no new free port in {_PROBES} probes")
 
 
 @dataclass(frozen=True)
