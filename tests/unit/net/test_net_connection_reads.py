@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -137,3 +138,55 @@ def test_a_closed_connection_is_freed_without_the_cyclic_gc() -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+def _read_all(expected: bytes, errors: list[str]) -> None:
+    """One thread's event loop reads ``expected`` from a peer thread writing it in pieces."""
+
+    async def main() -> None:
+        connection, peer = await _connected()
+        peer.setblocking(True)
+        writer = threading.Thread(target=_send_in_pieces, args=(peer, expected))
+        writer.start()
+        received = bytearray()
+        try:
+            while len(received) < len(expected):
+                data = await connection.read(10.0)
+                if not data:
+                    break
+                received += data
+        finally:
+            connection.close()
+            await asyncio.to_thread(writer.join, 10.0)
+            peer.close()
+        if received != expected:
+            where = _first_difference(received, expected)
+            errors.append(f"{len(received)} bytes, first difference at {where}")
+
+    asyncio.run(main())
+
+
+def _send_in_pieces(peer: socket.socket, data: bytes) -> None:
+    for start in range(0, len(data), 1500):
+        peer.sendall(data[start : start + 1500])
+
+
+def _first_difference(received: bytes | bytearray, expected: bytes) -> int:
+    return next((i for i, (a, b) in enumerate(zip(received, expected, strict=False)) if a != b), -1)
+
+
+def test_two_threads_loops_reading_at_once_each_get_their_own_bytes() -> None:
+    """The receive buffer asyncio fills is lent per thread: recv_into runs without the GIL.
+
+    A buffer shared by the whole process would let one thread's recv_into overwrite
+    what another thread's connection has not copied out yet.
+    """
+    streams = [bytes([65 + n]) * 4_000_000 for n in range(2)]
+    errors: list[str] = []
+    readers = [threading.Thread(target=_read_all, args=(data, errors)) for data in streams]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(60.0)
+    assert not any(reader.is_alive() for reader in readers)
+    assert errors == []
