@@ -108,6 +108,15 @@ def _fill(
         raise
 
 
+def fsync_file(path: Path | str) -> None:
+    """Persist a file written earlier without a sync (fsync(2) works on any descriptor)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_directory(path: Path | str, *, dir_fd: int | None = None) -> None:
     """Persist the entries of a directory (names created, renamed or removed in it)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)

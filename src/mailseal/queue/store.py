@@ -29,6 +29,7 @@ from mailseal.queue.envelope import Envelope
 from mailseal.queue.fsio import (
     can_sync_filesystem,
     fsync_directory,
+    fsync_file,
     rewrite_file,
     sync_filesystem,
     write_all,
@@ -255,6 +256,67 @@ class QueueStore:
             self._abandon([temp for _, temp in written], published)
             raise
         return published
+
+    def write_unsynced(
+        self,
+        items: Sequence[tuple[Envelope, bytes | PrefixedContent]],
+        queue_ids: Sequence[str],
+    ) -> list[tuple[str, Path]]:
+        """A group commit's first step: the batch's temporary files, not yet synced.
+
+        Cheap enough for an event loop (no fsync); on an error every file of the
+        batch is removed again and the error raised. :meth:`sync_unsynced`, then
+        :meth:`publish_synced`, finish the batch.
+        """
+        written: list[tuple[str, Path]] = []
+        try:
+            for (envelope, content), wanted in zip(items, queue_ids, strict=True):
+                written.append(self._write_temp(envelope, content, wanted, sync=False))
+        except BaseException:
+            self._abandon([temp for _, temp in written], [])
+            raise
+        return written
+
+    def sync_unsynced(self, written: Sequence[tuple[str, Path]]) -> None:
+        """Make the files of :meth:`write_unsynced` durable (blocking).
+
+        One syncfs(2) for several files, as :meth:`enqueue_many` does; one file is
+        fsynced on its own, which does not flush what else the file system holds.
+        """
+        if not self._fsync:
+            return
+        try:
+            if len(written) > 1 and can_sync_filesystem():
+                sync_filesystem(self._dir / QueueName.INCOMING)
+            else:
+                for _, temp in written:
+                    fsync_file(temp)
+        except BaseException:
+            self._abandon([temp for _, temp in written], [])
+            raise
+
+    def publish_synced(self, written: Sequence[tuple[str, Path]]) -> list[str]:
+        """Give the synced files their queue ID names; the IDs, in order.
+
+        The caller then syncs the incoming directory (:meth:`sync_incoming`) before it
+        says 250; on an error here every file of the batch is removed again.
+        """
+        published: list[str] = []
+        try:
+            for queue_id, temp in written:
+                published.append(self._publish(queue_id, temp))
+        except BaseException:
+            self._abandon([temp for _, temp in written], published)
+            raise
+        return published
+
+    def sync_incoming(self, published: Sequence[str]) -> None:
+        """Persist the names :meth:`publish_synced` gave (blocking); on error remove them."""
+        try:
+            self._sync_dir(self._dir / QueueName.INCOMING)
+        except BaseException:
+            self._abandon([], list(published))
+            raise
 
     def _write_temp(
         self,

@@ -1,9 +1,10 @@
 """Group commit for smtpd: messages that arrive while a batch is written share the next sync.
 
 A ``250`` after DATA needs the message on disk (queue file and its name synced).
-One writer at a time runs :meth:`QueueStore.enqueue_many` in a thread; whatever
-sessions finish their DATA meanwhile wait for the next batch, which is made
-durable by one syncfs(2) and one directory fsync however many messages it holds.
+One writer at a time writes a batch of queue files (on the loop, or in a thread
+when the batch is large) and syncs it in a thread; whatever sessions finish their
+DATA meanwhile wait for the next batch, which is made durable by one syncfs(2) and
+one directory fsync however many messages it holds.
 At low load a batch is one message and costs what a single enqueue costs; under
 load the sync cost is shared, with no timer adding latency.
 
@@ -24,6 +25,8 @@ __all__ = ["QueueWriter"]
 
 # Bounded batches: a failure (disk full) fails a batch, so keep the blast radius small.
 _MAX_BATCH = 64
+# The most a batch may write on the event loop (see QueueWriter._commit).
+_LOOP_WRITE_LIMIT = 1 << 20
 
 
 @dataclass
@@ -68,12 +71,7 @@ class QueueWriter:
                 batch = self._pending[:_MAX_BATCH]
                 del self._pending[:_MAX_BATCH]
                 try:
-                    ids = await loop.run_in_executor(
-                        None,
-                        self._store.enqueue_many,
-                        [(item.envelope, item.content) for item in batch],
-                        [item.queue_id for item in batch],
-                    )
+                    ids = await self._commit(loop, batch)
                 except OSError as error:
                     for item in batch:
                         if not item.done.done():
@@ -86,3 +84,28 @@ class QueueWriter:
                         item.done.set_result(queue_id)
         finally:
             self._writing = False
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> list[str]:
+        """Store ``batch`` durably; its queue IDs in order (OSError: nothing stored).
+
+        A batch of ordinary size is written on the loop and only synced in a thread.
+        Written in the thread, its system calls each gave up the GIL and took it back
+        while the loop wanted it too: about 30 futex calls per message in a worker
+        under load, 8 with the writes on the loop (docs/performance.md). A batch
+        larger than :data:`_LOOP_WRITE_LIMIT` is written in the thread as a whole, so
+        a large message never holds up the loop's other sessions.
+        """
+        store = self._store
+        items = [(item.envelope, item.content) for item in batch]
+        queue_ids = [item.queue_id for item in batch]
+        if sum(_size(content) for _, content in items) > _LOOP_WRITE_LIMIT:
+            return await loop.run_in_executor(None, store.enqueue_many, items, queue_ids)
+        written = store.write_unsynced(items, queue_ids)
+        await loop.run_in_executor(None, store.sync_unsynced, written)
+        ids = store.publish_synced(written)
+        await loop.run_in_executor(None, store.sync_incoming, ids)
+        return ids
+
+
+def _size(content: bytes | PrefixedContent) -> int:
+    return content.size if isinstance(content, PrefixedContent) else len(content)

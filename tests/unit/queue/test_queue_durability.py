@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailseal.queue.envelope import Envelope, Recipient
+from mailseal.queue.ids import new_queue_id
 from mailseal.queue.qfile import done_record
 from mailseal.queue.store import QueueName, QueueStore
 
@@ -196,3 +197,50 @@ def test_undurable_moves_and_removals_sync_nothing(
     store.remove(queue_id, QueueName.ACTIVE, durable=False)
     assert calls == []
     assert store.list(QueueName.ACTIVE) == []
+
+
+def test_the_split_group_commit_syncs_data_before_names_and_names_last(
+    store: QueueStore, record_fsyncs: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write_unsynced, sync_unsynced, publish_synced, sync_incoming: enqueue_many's order."""
+    import mailseal.queue.store as store_module
+
+    calls = record_fsyncs(_listing)
+    real_syncfs = getattr(store_module, "sync_filesystem")  # noqa: B009 - patched below
+
+    def syncfs(path: Path) -> None:
+        calls.append(Sync(Path(path), True, ("syncfs", _listing(Path(path)))))
+        real_syncfs(path)
+
+    monkeypatch.setattr(store_module, "sync_filesystem", syncfs)
+    wanted = [new_queue_id() for _ in range(3)]
+    written = store.write_unsynced([(_envelope(), b"%d\r\n" % i) for i in range(3)], wanted)
+    assert calls == []  # nothing synced while the files are written
+    store.sync_unsynced(written)
+    snapshot = calls[0].snapshot
+    assert isinstance(snapshot, tuple)
+    kind, before = snapshot
+    assert kind == "syncfs"
+    assert len(before) == 3
+    assert all(name.startswith("tmp-") for name in before)
+    ids = store.publish_synced(written)
+    assert len(calls) == 1  # the names are not synced yet: the caller does it next
+    store.sync_incoming(ids)
+    assert calls[-1].path == store.directory / QueueName.INCOMING
+    assert calls[-1].snapshot == sorted(ids) == sorted(wanted)
+    contents = [store.read(i, QueueName.INCOMING).content for i in ids]
+    assert contents == [b"0\r\n", b"1\r\n", b"2\r\n"]
+
+
+def test_the_split_commit_of_one_message_fsyncs_the_file(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    calls = record_fsyncs(_listing)
+    written = store.write_unsynced([(_envelope(), b"one\r\n")], [new_queue_id()])
+    store.sync_unsynced(written)
+    ids = store.publish_synced(written)
+    store.sync_incoming(ids)
+    assert [call.is_dir for call in calls] == [False, True]
+    assert calls[0].path == written[0][1]
+    assert calls[0].snapshot == (store.directory / QueueName.INCOMING / ids[0]).read_bytes()
+    assert calls[-1].snapshot == ids

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +77,62 @@ def test_sync_filesystem_reports_a_missing_directory(tmp_path: Path) -> None:
     sync_filesystem(tmp_path)
     with pytest.raises(FileNotFoundError):
         sync_filesystem(tmp_path / "absent")
+
+
+def test_a_failed_sync_fails_every_message_of_the_batch_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailseal.queue.store as store_module
+
+    def failing_sync(_path: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store_module, "sync_filesystem", failing_sync)
+    monkeypatch.setattr(store_module, "fsync_file", failing_sync)
+    store = QueueStore(tmp_path / "q")
+    store.create()
+    writer = QueueWriter(store)
+
+    async def burst() -> list[str | BaseException]:
+        return await asyncio.gather(
+            *(writer.enqueue(_envelope(n), b"x\r\n", new_queue_id()) for n in range(5)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(burst())
+    assert all(isinstance(r, OSError) and r.errno == errno.EIO for r in results)
+    assert list((tmp_path / "q" / "incoming").iterdir()) == []
+    assert writer.messages == 0
+
+
+def test_small_batches_are_written_on_the_loop_and_large_ones_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large message must not hold up the loop's other sessions while it is copied."""
+    store = QueueStore(tmp_path / "q")
+    store.create()
+    where: list[tuple[str, bool]] = []
+    loop_thread = threading.get_ident()
+    real_write, real_many = store.write_unsynced, store.enqueue_many
+
+    def write_unsynced(*args: Any) -> Any:
+        where.append(("write_unsynced", threading.get_ident() == loop_thread))
+        return real_write(*args)
+
+    def enqueue_many(*args: Any) -> Any:
+        where.append(("enqueue_many", threading.get_ident() == loop_thread))
+        return real_many(*args)
+
+    monkeypatch.setattr(store, "write_unsynced", write_unsynced)
+    monkeypatch.setattr(store, "enqueue_many", enqueue_many)
+    writer = QueueWriter(store)
+    large = b"Subject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 20_000  # 1.6 MB
+
+    async def one(content: bytes) -> str:
+        return await writer.enqueue(_envelope(0), content, new_queue_id())
+
+    small_id = asyncio.run(one(b"Subject: small\r\n\r\nhi\r\n"))
+    large_id = asyncio.run(one(large))
+    assert where == [("write_unsynced", True), ("enqueue_many", False)]
+    assert store.read(small_id, QueueName.INCOMING).content == b"Subject: small\r\n\r\nhi\r\n"
+    assert store.read(large_id, QueueName.INCOMING).content == large
