@@ -81,13 +81,11 @@ def test_enqueue_syncs_file_then_directory_after_rename(
     assert dir_sync.snapshot == [queue_id]
 
 
-def test_enqueue_many_is_one_filesystem_sync_then_one_directory_sync(
-    store: QueueStore, record_fsyncs: Recorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Group commit: the files' data in one syncfs before any name is published."""
+def _record_fsyncs_and_syncfs(record: Recorder, monkeypatch: pytest.MonkeyPatch) -> list[Sync]:
+    """Record fsyncs as ``record_fsyncs`` does, and each syncfs with the listing it saw."""
     import mailseal.queue.store as store_module
 
-    calls = record_fsyncs(_listing)
+    calls = record(_listing)
     real_syncfs = getattr(store_module, "sync_filesystem")  # noqa: B009 - patched below
 
     def syncfs(path: Path) -> None:
@@ -95,15 +93,28 @@ def test_enqueue_many_is_one_filesystem_sync_then_one_directory_sync(
         real_syncfs(path)
 
     monkeypatch.setattr(store_module, "sync_filesystem", syncfs)
-    ids = store.enqueue_many([(_envelope(), b"%d\r\n" % i) for i in range(4)])
-    assert [call.is_dir for call in calls] == [True, True]
-    snapshot = calls[0].snapshot
+    return calls
+
+
+def _assert_a_syncfs_of_temporary_files(call: Sync, count: int) -> None:
+    """``call`` was a syncfs, and the directory held ``count`` files, none named yet."""
+    snapshot = call.snapshot
     assert isinstance(snapshot, tuple)
     kind, before = snapshot
     assert kind == "syncfs"
-    # All four written, none named yet: only temporary files when the data is synced.
-    assert len(before) == 4
+    assert len(before) == count
     assert all(name.startswith("tmp-") for name in before)
+
+
+def test_enqueue_many_is_one_filesystem_sync_then_one_directory_sync(
+    store: QueueStore, record_fsyncs: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: the files' data in one syncfs before any name is published."""
+    calls = _record_fsyncs_and_syncfs(record_fsyncs, monkeypatch)
+    ids = store.enqueue_many([(_envelope(), b"%d\r\n" % i) for i in range(4)])
+    assert [call.is_dir for call in calls] == [True, True]
+    # All four written, none named yet: only temporary files when the data is synced.
+    _assert_a_syncfs_of_temporary_files(calls[0], 4)
     assert calls[-1].snapshot == sorted(ids)
 
 
@@ -203,26 +214,12 @@ def test_the_split_group_commit_syncs_data_before_names_and_names_last(
     store: QueueStore, record_fsyncs: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """write_unsynced, sync_unsynced, publish_synced, sync_incoming: enqueue_many's order."""
-    import mailseal.queue.store as store_module
-
-    calls = record_fsyncs(_listing)
-    real_syncfs = getattr(store_module, "sync_filesystem")  # noqa: B009 - patched below
-
-    def syncfs(path: Path) -> None:
-        calls.append(Sync(Path(path), True, ("syncfs", _listing(Path(path)))))
-        real_syncfs(path)
-
-    monkeypatch.setattr(store_module, "sync_filesystem", syncfs)
+    calls = _record_fsyncs_and_syncfs(record_fsyncs, monkeypatch)
     wanted = [new_queue_id() for _ in range(3)]
     written = store.write_unsynced([(_envelope(), b"%d\r\n" % i) for i in range(3)], wanted)
     assert calls == []  # nothing synced while the files are written
     store.sync_unsynced(written)
-    snapshot = calls[0].snapshot
-    assert isinstance(snapshot, tuple)
-    kind, before = snapshot
-    assert kind == "syncfs"
-    assert len(before) == 3
-    assert all(name.startswith("tmp-") for name in before)
+    _assert_a_syncfs_of_temporary_files(calls[0], 3)
     ids = store.publish_synced(written)
     assert len(calls) == 1  # the names are not synced yet: the caller does it next
     store.sync_incoming(ids)
