@@ -239,39 +239,29 @@ class QueueStore:
         error is raised, so no client is told 250 for a message that is not on disk.
         A :class:`PrefixedContent` is copied from its spool, which the caller discards.
         """
-        written: list[tuple[str, Path]] = []
-        published: list[str] = []
-        # Several files: write them all, then one syncfs(2) for the lot (group commit).
-        group = self._fsync and len(items) > 1 and can_sync_filesystem()
-        try:
-            preferred = list(queue_ids) if queue_ids is not None else [None] * len(items)
-            for (envelope, content), wanted in zip(items, preferred, strict=True):
-                written.append(self._write_temp(envelope, content, wanted, sync=not group))
-            if group:
-                sync_filesystem(self._dir / QueueName.INCOMING)
-            for queue_id, temp in written:
-                published.append(self._publish(queue_id, temp))
-            self._sync_dir(self._dir / QueueName.INCOMING)
-        except BaseException:
-            self._abandon([temp for _, temp in written], published)
-            raise
+        preferred = list(queue_ids) if queue_ids is not None else [None] * len(items)
+        written = self.write_unsynced(items, preferred)
+        self.sync_unsynced(written)
+        published = self.publish_synced(written)
+        self.sync_incoming(published)
         return published
 
     def write_unsynced(
         self,
         items: Sequence[tuple[Envelope, bytes | PrefixedContent]],
-        queue_ids: Sequence[str],
+        queue_ids: Sequence[str | None],
     ) -> list[tuple[str, Path]]:
         """A group commit's first step: the batch's temporary files, not yet synced.
 
         Cheap enough for an event loop (no fsync); on an error every file of the
-        batch is removed again and the error raised. :meth:`sync_unsynced`, then
-        :meth:`publish_synced`, finish the batch.
+        batch is removed again and the error raised. :meth:`sync_unsynced`,
+        :meth:`publish_synced` and :meth:`sync_incoming` finish the batch, in that
+        order (:meth:`enqueue_many` is the four in one call).
         """
         written: list[tuple[str, Path]] = []
         try:
             for (envelope, content), wanted in zip(items, queue_ids, strict=True):
-                written.append(self._write_temp(envelope, content, wanted, sync=False))
+                written.append(self._write_temp(envelope, content, wanted))
         except BaseException:
             self._abandon([temp for _, temp in written], [])
             raise
@@ -323,9 +313,8 @@ class QueueStore:
         envelope: Envelope,
         content: bytes | PrefixedContent,
         wanted: str | None = None,
-        *,
-        sync: bool = True,
     ) -> tuple[str, Path]:
+        """A temporary file with the queue file's bytes, not synced (sync_unsynced does)."""
         if isinstance(content, PrefixedContent):
             head = encode_head(envelope, content.size)
             tail = encode_tail_from_crc(head, content.size, content.crc(zlib.crc32(head)))
@@ -340,10 +329,10 @@ class QueueStore:
             # has our PID, so the rename that takes it cannot replace anyone's file.
             reused = f"{incoming}/{TEMP_PREFIX}{queue_id}.{os.getpid()}"
             if self._recycler.take(reused):
-                rewrite_file(reused, (head, content, tail), sync=self._fsync and sync)
+                rewrite_file(reused, (head, content, tail), sync=False)
                 return queue_id, Path(reused)
             temp = Path(f"{incoming}/{TEMP_PREFIX}{queue_id}")
-            if write_new_file(temp, (head, content, tail), sync=self._fsync and sync):
+            if write_new_file(temp, (head, content, tail), sync=False):
                 return queue_id, temp
         raise FileExistsError(f"no free queue file name in {temp.parent}")
 

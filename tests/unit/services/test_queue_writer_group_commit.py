@@ -115,13 +115,20 @@ def test_small_batches_are_written_on_the_loop_and_large_ones_in_a_thread(
     loop_thread = threading.get_ident()
     real_write, real_many = store.write_unsynced, store.enqueue_many
 
+    in_many: list[bool] = []  # enqueue_many is write_unsynced and the syncs in one call
+
     def write_unsynced(*args: Any) -> Any:
-        where.append(("write_unsynced", threading.get_ident() == loop_thread))
+        if not in_many:
+            where.append(("write_unsynced", threading.get_ident() == loop_thread))
         return real_write(*args)
 
     def enqueue_many(*args: Any) -> Any:
         where.append(("enqueue_many", threading.get_ident() == loop_thread))
-        return real_many(*args)
+        in_many.append(True)
+        try:
+            return real_many(*args)
+        finally:
+            in_many.pop()
 
     monkeypatch.setattr(store, "write_unsynced", write_unsynced)
     monkeypatch.setattr(store, "enqueue_many", enqueue_many)
