@@ -240,11 +240,7 @@ class QueueStore:
         A :class:`PrefixedContent` is copied from its spool, which the caller discards.
         """
         preferred = list(queue_ids) if queue_ids is not None else [None] * len(items)
-        written = self.write_unsynced(items, preferred)
-        self.sync_unsynced(written)
-        published = self.publish_synced(written)
-        self.sync_incoming(published)
-        return published
+        return self.finish_unsynced(self.write_unsynced(items, preferred))
 
     def write_unsynced(
         self,
@@ -256,7 +252,8 @@ class QueueStore:
         Cheap enough for an event loop (no fsync); on an error every file of the
         batch is removed again and the error raised. :meth:`sync_unsynced`,
         :meth:`publish_synced` and :meth:`sync_incoming` finish the batch, in that
-        order (:meth:`enqueue_many` is the four in one call).
+        order (:meth:`finish_unsynced` is the three in one call, :meth:`enqueue_many`
+        all four).
         """
         written: list[tuple[str, Path]] = []
         try:
@@ -266,6 +263,13 @@ class QueueStore:
             self._abandon([temp for _, temp in written], [])
             raise
         return written
+
+    def finish_unsynced(self, written: Sequence[tuple[str, Path]]) -> list[str]:
+        """The last three steps in one call (blocking): sync, publish, sync incoming/."""
+        self.sync_unsynced(written)
+        published = self.publish_synced(written)
+        self.sync_incoming(published)
+        return published
 
     def sync_unsynced(self, written: Sequence[tuple[str, Path]]) -> None:
         """Make the files of :meth:`write_unsynced` durable (blocking).

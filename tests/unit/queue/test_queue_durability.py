@@ -241,3 +241,17 @@ def test_the_split_commit_of_one_message_fsyncs_the_file(
     assert calls[0].path == written[0][1]
     assert calls[0].snapshot == (store.directory / QueueName.INCOMING / ids[0]).read_bytes()
     assert calls[-1].snapshot == ids
+
+
+def test_finish_unsynced_of_one_message_fsyncs_the_file_then_its_name(
+    store: QueueStore, record_fsyncs: Recorder
+) -> None:
+    """The queue writer's one trip to a thread for a batch of one: the same syncs, in order."""
+    calls = record_fsyncs(_listing)
+    written = store.write_unsynced([(_envelope(), b"one\r\n")], [new_queue_id()])
+    assert calls == []
+    ids = store.finish_unsynced(written)
+    assert [call.is_dir for call in calls] == [False, True]
+    assert calls[0].path == written[0][1]
+    assert calls[0].snapshot == (store.directory / QueueName.INCOMING / ids[0]).read_bytes()
+    assert calls[-1].snapshot == ids

@@ -105,33 +105,40 @@ def test_a_failed_sync_fails_every_message_of_the_batch_and_leaves_no_file(
     assert writer.messages == 0
 
 
+_STEPS = ("write_unsynced", "sync_unsynced", "publish_synced", "sync_incoming")
+_WHOLE = ("finish_unsynced", "enqueue_many")
+
+
+def _record_steps(store: QueueStore, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """(step, ran on the loop's thread) for each outermost group-commit call on ``store``."""
+    where: list[tuple[str, bool]] = []
+    loop_thread = threading.get_ident()
+    depth: list[bool] = []  # finish_unsynced and enqueue_many call the steps themselves
+
+    def recorded(name: str, real: Any) -> Any:
+        def step(*args: Any) -> Any:
+            if not depth:
+                where.append((name, threading.get_ident() == loop_thread))
+            depth.append(True)
+            try:
+                return real(*args)
+            finally:
+                depth.pop()
+
+        return step
+
+    for name in _STEPS + _WHOLE:
+        monkeypatch.setattr(store, name, recorded(name, getattr(store, name)))
+    return where
+
+
 def test_small_batches_are_written_on_the_loop_and_large_ones_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A large message must not hold up the loop's other sessions while it is copied."""
     store = QueueStore(tmp_path / "q")
     store.create()
-    where: list[tuple[str, bool]] = []
-    loop_thread = threading.get_ident()
-    real_write, real_many = store.write_unsynced, store.enqueue_many
-
-    in_many: list[bool] = []  # enqueue_many is write_unsynced and the syncs in one call
-
-    def write_unsynced(*args: Any) -> Any:
-        if not in_many:
-            where.append(("write_unsynced", threading.get_ident() == loop_thread))
-        return real_write(*args)
-
-    def enqueue_many(*args: Any) -> Any:
-        where.append(("enqueue_many", threading.get_ident() == loop_thread))
-        in_many.append(True)
-        try:
-            return real_many(*args)
-        finally:
-            in_many.pop()
-
-    monkeypatch.setattr(store, "write_unsynced", write_unsynced)
-    monkeypatch.setattr(store, "enqueue_many", enqueue_many)
+    where = _record_steps(store, monkeypatch)
     writer = QueueWriter(store)
     large = b"Subject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 20_000  # 1.6 MB
 
@@ -140,6 +147,37 @@ def test_small_batches_are_written_on_the_loop_and_large_ones_in_a_thread(
 
     small_id = asyncio.run(one(b"Subject: small\r\n\r\nhi\r\n"))
     large_id = asyncio.run(one(large))
-    assert where == [("write_unsynced", True), ("enqueue_many", False)]
+    # One small message: written on the loop, then one trip to a thread for the rest.
+    assert where == [("write_unsynced", True), ("finish_unsynced", False), ("enqueue_many", False)]
     assert store.read(small_id, QueueName.INCOMING).content == b"Subject: small\r\n\r\nhi\r\n"
     assert store.read(large_id, QueueName.INCOMING).content == large
+
+
+def test_a_batch_of_several_is_named_on_the_loop_between_two_syncs_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Naming several files is many system calls: on the loop, not against it for the GIL."""
+    store = QueueStore(tmp_path / "q")
+    store.create()
+    where = _record_steps(store, monkeypatch)
+    writer = QueueWriter(store)
+
+    async def burst() -> list[str]:
+        # Enqueued before the writer's task first runs: one batch of three.
+        return await asyncio.gather(
+            *(writer.enqueue(_envelope(n), b"m%d\r\n" % n, new_queue_id()) for n in range(3))
+        )
+
+    ids = asyncio.run(burst())
+    assert writer.batches == 1
+    assert where == [
+        ("write_unsynced", True),
+        ("sync_unsynced", False),
+        ("publish_synced", True),
+        ("sync_incoming", False),
+    ]
+    assert [store.read(i, QueueName.INCOMING).content for i in ids] == [
+        b"m0\r\n",
+        b"m1\r\n",
+        b"m2\r\n",
+    ]
