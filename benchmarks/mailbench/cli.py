@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mailbench import calibrate, memory, outbound, report
+from mailbench import calibrate, memory, outbound, report, steps
 from mailbench.common import (
     AUTH_PASSWORD,
     AUTH_USER,
@@ -35,7 +35,7 @@ from mailbench.scenarios import SCENARIOS, describe, measure
 from mailbench.servers import AiosmtpdServer, MailsealServer, PostfixServer, Server, users_file
 
 SERVERS = ("mailseal", "postfix", "aiosmtpd")
-CHECKS = ("memory", "outbound", "calibrate", "speed")
+CHECKS = ("steps", "memory", "outbound", "calibrate", "speed")
 
 
 def _csv(text: str) -> list[str]:
@@ -49,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
         "(issue #7). Prints one table; writes benchmarks/results/<timestamp>.json.",
         epilog="Inbound scenarios: "
         + "; ".join(f"{s.name} ({s.doc})" for s in SCENARIOS.values())
-        + ". Checks: memory (mem-50x100k, mem-50mb, mem-idle), outbound (queued mail "
+        + ". Checks: steps (sequential plain sessions timed step by step: connect-220, "
+        "EHLO, MAIL, RCPT, DATA, message, QUIT), memory (mem-50x100k, mem-50mb, mem-idle), "
+        "outbound (queued mail "
         "to a STARTTLS sink), calibrate (the generator against smtp-sink and its TLS sink), "
         "speed (openssl speed: the physical bound).",
     )
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         result["machine"] = facts({s.name: s.version() for s in servers})
         log(f"machine: {json.dumps(result['machine'])}")
         result["rows"] = _inbound(args, servers)
+        if "steps" in args.checks:
+            result["steps"] = steps.step_latencies(servers, sessions=100 if args.quick else 400)
         if "memory" in args.checks:
             result["memory"] = _memory(args, servers)
     finally:

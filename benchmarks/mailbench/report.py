@@ -15,6 +15,8 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from mailbench.steps import STEPS
+
 _MEDIANS = (
     "msgs_per_s",
     "handshakes_per_s",
@@ -208,6 +210,13 @@ def extras_text(result: dict[str, Any]) -> str:
                 f"  {server:<9} best handshakes/s {frac['handshakes_per_s']:8.1f} = "
                 f"{frac['of_rsa_bound'] * 100:5.1f}% of the RSA-2048 sign bound"
             )
+    if result.get("steps"):
+        out.append("\nsteps of a sequential plain session, p50 ms (one client, servers in turns):")
+        out.append("  " + f"{'':<9}" + "".join(f"{step:>12}" for step in STEPS))
+        for row in result["steps"]:
+            cells = "".join(f"{row.get(f'{step}_p50_ms', '-'):>12}" for step in STEPS)
+            fails = f"  ({row['failures']} failed)" if row["failures"] else ""
+            out.append(f"  {row['server']:<9}{cells}{fails}")
     for row in result.get("memory", []):
         if row["check"] == "mem-idle":
             out.append(
