@@ -105,12 +105,23 @@ def test_a_failed_sync_fails_every_message_of_the_batch_and_leaves_no_file(
     assert writer.messages == 0
 
 
-_STEPS = ("write_unsynced", "sync_unsynced", "publish_synced", "sync_incoming")
-_WHOLE = ("finish_unsynced", "enqueue_many")
+# The group commit's steps, and the two calls that run several of them.
+_STEPS = (
+    "write_unsynced",
+    "sync_unsynced",
+    "publish_synced",
+    "sync_incoming",
+    "finish_unsynced",
+    "enqueue_many",
+)
 
 
-def _record_steps(store: QueueStore, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """(step, ran on the loop's thread) for each outermost group-commit call on ``store``."""
+def _recorded_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[QueueStore, QueueWriter, list[tuple[str, bool]]]:
+    """A writer on a new store, and (step, ran on the loop's thread) for each outermost step."""
+    store = QueueStore(tmp_path / "q")
+    store.create()
     where: list[tuple[str, bool]] = []
     loop_thread = threading.get_ident()
     depth: list[bool] = []  # finish_unsynced and enqueue_many call the steps themselves
@@ -127,19 +138,16 @@ def _record_steps(store: QueueStore, monkeypatch: pytest.MonkeyPatch) -> list[tu
 
         return step
 
-    for name in _STEPS + _WHOLE:
+    for name in _STEPS:
         monkeypatch.setattr(store, name, recorded(name, getattr(store, name)))
-    return where
+    return store, QueueWriter(store), where
 
 
 def test_small_batches_are_written_on_the_loop_and_large_ones_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A large message must not hold up the loop's other sessions while it is copied."""
-    store = QueueStore(tmp_path / "q")
-    store.create()
-    where = _record_steps(store, monkeypatch)
-    writer = QueueWriter(store)
+    store, writer, where = _recorded_writer(tmp_path, monkeypatch)
     large = b"Subject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 20_000  # 1.6 MB
 
     async def one(content: bytes) -> str:
@@ -157,10 +165,7 @@ def test_a_batch_of_several_is_named_on_the_loop_between_two_syncs_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Naming several files is many system calls: on the loop, not against it for the GIL."""
-    store = QueueStore(tmp_path / "q")
-    store.create()
-    where = _record_steps(store, monkeypatch)
-    writer = QueueWriter(store)
+    store, writer, where = _recorded_writer(tmp_path, monkeypatch)
 
     async def burst() -> list[str]:
         # Enqueued before the writer's task first runs: one batch of three.
