@@ -60,6 +60,7 @@ def step_latencies(
             kept = values[len(values) // 10 :]  # the first tenth warms caches and processes
             if kept:
                 row[f"{step}_p50_ms"] = round(1000 * statistics.median(kept), 3)
+            if len(kept) > 1:  # quantiles needs two values
                 row[f"{step}_p90_ms"] = round(1000 * statistics.quantiles(kept, n=10)[-1], 3)
         out.append(row)
         log(f"steps {server.name}: {_summary(row)}")
