@@ -85,6 +85,7 @@ def test_most_of_the_table_is_postfix(tmp_path: Path) -> None:
     ours_only = sorted(set(PARAMS) - set(theirs))
     assert ours_only == [
         "dns_servers",  # mailseal: where the smtp client asks DNS (tests point it at a stub)
+        "event_loop",  # mailseal: uvloop or asyncio's own loop
         "maillog_json_file",  # mailseal: structured log sink
         "metrics_listen_address",  # mailseal: Prometheus listener
         "smtp_log_tls_field",  # Postfix 3.11's tls= field, opt-in

@@ -14,7 +14,6 @@ process) is ignored and replaced.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
@@ -27,6 +26,7 @@ from mailseal.cli import context
 from mailseal.cli.report import CommandError, fatal
 from mailseal.config.loader import LoadedConfig
 from mailseal.daemons.master import Master, pid_file
+from mailseal.net import eventloop
 
 __all__ = ["register"]
 
@@ -84,7 +84,7 @@ def _serve(args: argparse.Namespace, on_ready: Any = None) -> int:
     path = pid_file(loaded)
     _claim_pid_file(path)
     try:
-        return asyncio.run(_run_master(args, on_ready))
+        return eventloop.run(_run_master(args, on_ready), loaded.base.event_loop)
     except OSError as error:  # e.g. a port in use: the admin needs the reason, not a trace
         fatal(PROGRAM, f"cannot start: {error}")
     finally:

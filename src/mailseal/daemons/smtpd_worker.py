@@ -42,7 +42,8 @@ from mailseal.config.model import Config
 from mailseal.daemons.heap import HeapTrimmer
 from mailseal.daemons.smtpd import build_service
 from mailseal.log.sinks import MailLog, Severity, open_sink, session_numbers
-from mailseal.net.connection import Connection
+from mailseal.net import eventloop
+from mailseal.net.connection import accepted
 from mailseal.net.handoff import MessageKind, encode, receive_connections
 from mailseal.queue.store import QueueStore
 from mailseal.services.anvil import RateCounter
@@ -176,21 +177,10 @@ class Worker:
                 self._last_session = loop.time()
 
     async def _serve(self, service: SmtpdService, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        made: asyncio.Future[Connection] = loop.create_future()
-
-        def connected(connection: Connection) -> None:
-            if not made.done():
-                made.set_result(connection)
-
         try:
-            await loop.connect_accepted_socket(
-                lambda: Connection(connected, tls_first=service.wrapper_mode), sock=sock
-            )
+            connection = await accepted(sock, tls_first=service.wrapper_mode)
         except OSError:
-            sock.close()
-            return
-        connection = await made
+            return  # the client left already
         service.enter()
         try:
             await run_session(service, self.shared, connection)
@@ -256,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.freeze()
         return await worker.run()
 
-    return asyncio.run(run())
+    return eventloop.run(run(), loaded.base.event_loop)
 
 
 if __name__ == "__main__":

@@ -5,21 +5,26 @@ every byte: at STARTTLS the plaintext that arrived after the STARTTLS line is
 handed back to the caller (who discards it, CVE-2011-0411) and reading stops
 *before* the ``220`` reply leaves, so nothing the client sends after it can be
 read as plaintext. The upgrade uses the public ``loop.start_tls`` (never
-private transport internals, which break under uvloop and new Pythons), for
-STARTTLS and for wrapper mode (port 465) alike, so one code path bounds and
-logs every handshake.
+private transport internals, which break under uvloop and new Pythons). In
+wrapper mode (port 465) a connection has no transport until :meth:`start_tls`
+builds a TLS one on the accepted socket (``connect_accepted_socket(ssl=...)``),
+so not one byte of the ClientHello can be read as plaintext first: uvloop
+starts reading right after ``connection_made``, so pausing there is not enough.
+Either way one method bounds and reports every handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import contextlib
+import socket
 import ssl
 import threading
 from collections.abc import Callable
 from typing import cast
 
-__all__ = ["Connection", "ConnectionLostError", "HandshakeError", "InterruptedRead"]
+__all__ = ["Connection", "ConnectionLostError", "HandshakeError", "InterruptedRead", "accepted"]
 
 # asyncio gives every TLS connection a receive buffer of SSLProtocol.max_size
 # (256 KiB), zero-filled when the connection starts: 12 MB for 50 TLS sessions, over
@@ -74,13 +79,12 @@ class Connection(asyncio.BufferedProtocol):
         self,
         on_connected: Callable[[Connection], None] | None = None,
         *,
-        tls_first: bool = False,
+        tls_socket: socket.socket | None = None,
     ) -> None:
+        """``tls_socket``: wrapper mode's accepted socket, which :meth:`start_tls` wraps."""
         self._on_connected = on_connected
-        # Wrapper mode (465): the first bytes are a ClientHello for start_tls,
-        # so nothing may be read as plaintext before the handshake starts.
-        self._tls_first = tls_first
         self._transport: asyncio.Transport | None = None
+        self._socket = tls_socket  # until the handshake: not read from yet
         # What arrived and is not read yet, as the transport delivered it: a reader
         # usually takes exactly one chunk, which then reaches it without a copy.
         self._chunks: list[bytes] = []
@@ -91,6 +95,10 @@ class Connection(asyncio.BufferedProtocol):
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
         self.ssl_object: ssl.SSLObject | None = None
+        if tls_socket is not None:
+            peer, local = tls_socket.getpeername(), tls_socket.getsockname()
+            self.peer = (str(peer[0]), int(peer[1]))
+            self.local = (str(local[0]), int(local[1]))
         self._interrupted = False
         self._reading_paused = False
 
@@ -102,8 +110,6 @@ class Connection(asyncio.BufferedProtocol):
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self.local = (str(local[0]), int(local[1]))
-        if self._tls_first:
-            self.pause_reading()
         # A one-shot callback: dropping it breaks the cycle callback -> its closure's
         # future -> this connection -> callback, which left every closed connection,
         # with its TLS buffers, to the cyclic GC's rare full collections (about 1 MB
@@ -155,6 +161,8 @@ class Connection(asyncio.BufferedProtocol):
 
     @property
     def is_closed(self) -> bool:
+        if self._socket is not None:
+            return False  # wrapper mode, before the handshake
         return self._transport is None or self._transport.is_closing()
 
     def take_buffered(self) -> bytes:
@@ -227,6 +235,9 @@ class Connection(asyncio.BufferedProtocol):
         The caller has already paused reading (before sending ``220``), so
         bytes sent after our reply stay in the kernel and become TLS records.
         """
+        if self._socket is not None:
+            await self._accept_tls(context, timeout)
+            return b""
         # Not take_buffered(): that would resume reading on the plaintext transport.
         discarded = self._drain_chunks()
         transport = self._transport
@@ -251,13 +262,54 @@ class Connection(asyncio.BufferedProtocol):
         self.ssl_object = new.get_extra_info("ssl_object")
         return discarded
 
+    async def _accept_tls(self, context: ssl.SSLContext, timeout: float) -> None:
+        """Wrapper mode: the first transport of the accepted socket is a TLS one."""
+        sock, self._socket = self._socket, None
+        assert sock is not None
+        loop = asyncio.get_running_loop()
+        try:
+            # On failure the loop closes the transport it made, and the socket with it.
+            new, _ = await loop.connect_accepted_socket(
+                lambda: self, sock=sock, ssl=context, ssl_handshake_timeout=timeout
+            )
+        except TimeoutError:
+            raise HandshakeError("timeout") from None
+        except (ssl.SSLError, OSError, ConnectionError) as error:
+            raise HandshakeError(_reason(error), error) from None
+        self.ssl_object = new.get_extra_info("ssl_object")
+
     def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         if self._transport is not None:
             self._transport.close()
 
     def abort(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         if self._transport is not None:
             self._transport.abort()
+
+
+async def accepted(sock: socket.socket, *, tls_first: bool = False) -> Connection:
+    """The :class:`Connection` of a socket just accepted (non-blocking).
+
+    ``tls_first`` (wrapper mode): no transport until :meth:`Connection.start_tls`.
+    Raises OSError when the client is gone already; the socket is closed then.
+    """
+    try:
+        if tls_first:
+            return Connection(tls_socket=sock)
+        _transport, protocol = await asyncio.get_running_loop().connect_accepted_socket(
+            Connection, sock=sock
+        )
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.close()
+        raise
+    return protocol
 
 
 def _reason(error: BaseException) -> str:

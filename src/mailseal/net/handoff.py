@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ __all__ = [
 
 _MAX_MESSAGE = 16 * 1024
 _ACCEPT_BATCH = 64  # connections taken per wake-up of a listening socket
+_ACCEPT_RETRY_DELAY = 1.0  # seconds without accepting after EMFILE and the like
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class MessageKind(Enum):
@@ -169,11 +172,28 @@ class Accepter:
         for _ in range(_ACCEPT_BATCH):
             try:
                 connection, _address = listening.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            except OSError:
-                return  # ECONNABORTED, EMFILE: the next wake-up tries again
+            except OSError as error:
+                if error.errno in _OUT_OF_RESOURCES:
+                    self._pause(listening)
+                return
             self._on_connection(self.key, connection)
+
+    def _pause(self, listening: socket.socket) -> None:
+        """Out of descriptors or memory: stop accepting for a while.
+
+        The connection stays queued and would wake the loop again at once: a busy
+        loop. asyncio's own servers wait the same way.
+        """
+        if self._loop is None or listening not in self._sockets:
+            return
+        self._loop.remove_reader(listening.fileno())
+        self._loop.call_later(_ACCEPT_RETRY_DELAY, self._resume, listening)
+
+    def _resume(self, listening: socket.socket) -> None:
+        if self._loop is not None and listening in self._sockets:
+            self._loop.add_reader(listening.fileno(), self._accept, listening)
 
     def stop_accepting(self) -> None:
         for sock in self._sockets:

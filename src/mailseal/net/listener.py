@@ -13,7 +13,8 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from mailseal.net.connection import Connection
+from mailseal.net.connection import Connection, accepted
+from mailseal.net.handoff import Accepter
 
 __all__ = ["Listener", "SessionRunner"]
 
@@ -31,27 +32,30 @@ class Listener:
         self.port = port
         self.runner = runner
         self.sessions: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        self._accepter: Accepter | None = None
 
     async def start(self, *, backlog: int = 100) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Connection(self._accepted, tls_first=self.tls_first),
-            host=self.host,
-            port=self.port,
-            backlog=backlog,
-            reuse_address=True,
-            family=socket.AF_UNSPEC,
-        )
+        # Our own accept loop, as the workers' master has: a wrapper-mode socket
+        # must reach Connection before any transport reads from it.
+        self._accepter = Accepter(self.host, self.port, "", self._accepted, backlog=backlog)
+        self._accepter.start()
 
-    def _accepted(self, connection: Connection) -> None:
-        task = asyncio.get_running_loop().create_task(self.runner(connection))
+    def _accepted(self, _key: str, sock: socket.socket) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(sock))
         self.sessions.add(task)
         task.add_done_callback(self.sessions.discard)
 
+    async def _serve(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        try:
+            connection = await accepted(sock, tls_first=self.tls_first)
+        except OSError:
+            return  # the client left already
+        await self.runner(connection)
+
     def stop_accepting(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepter is not None:
+            self._accepter.stop_accepting()
 
     async def wait_sessions(self, timeout: float) -> int:
         """Wait up to ``timeout`` for sessions to end; return how many still run."""
@@ -61,5 +65,3 @@ class Listener:
 
     async def close(self) -> None:
         self.stop_accepting()
-        if self._server is not None:
-            await self._server.wait_closed()

@@ -328,3 +328,38 @@ def test_a_tls_session_resumes_in_either_worker(servers: Servers) -> None:
             smtp.close()
     assert set(holders) == set(workers)
     assert reused == [False, True, True, True]
+
+
+def _runs_uvloop(pid: int) -> bool:
+    """Whether uvloop's compiled loop is mapped into ``pid`` (it is imported only to run)."""
+    return "/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("setting", "workers", "uvloop"),
+    [
+        (TWO_WORKERS, 2, True),
+        (f"{TWO_WORKERS}\nevent_loop = asyncio", 2, False),
+        ("smtpd_worker_processes = 1", 0, True),
+        ("smtpd_worker_processes = 1\nevent_loop = asyncio", 0, False),
+    ],
+)
+def test_sessions_run_on_the_event_loop_that_event_loop_names(
+    servers: Servers, setting: str, workers: int, *, uvloop: bool
+) -> None:
+    """STARTTLS and wrapper mode (465) alike, in workers and in the master."""
+    instance = servers.start(setting)
+    pids = [instance.process.pid, *(_workers(instance.process.pid, workers) if workers else [])]
+    for n in range(2):  # in each worker: round-robin
+        with smtplib.SMTP("127.0.0.1", instance.ports.smtp, timeout=10) as client:
+            client.starttls(context=client_context())
+            client.sendmail("s@client.example.net", [RCPT], f"Subject: loop {n}\r\n\r\nhi\r\n")
+    delivered = instance.process.wait_delivered(2)
+    assert all("ESMTPS" in message.read_text() for message in delivered)
+    port = instance.ports.smtps
+    for _ in range(2):
+        with smtplib.SMTP_SSL("127.0.0.1", port, context=client_context()) as client:
+            assert client.ehlo()[0] == 250
+            assert client.sock.version() == "TLSv1.3"  # type: ignore[union-attr]
+    instance.process.wait_log(r"submissions/smtpd\[\d+\]: Anonymous TLS connection", count=2)
+    assert [_runs_uvloop(pid) for pid in pids] == [uvloop] * len(pids)

@@ -222,6 +222,11 @@ class SystemParams:
     in_flow_delay: Param[int] = Param(
         TimeKind("s", 0, 10), "1s", "Slow down message arrival when the queue cannot keep up."
     )
+    event_loop: Param[str] = Param(
+        EnumKind(("uvloop", "asyncio")),
+        "uvloop",
+        "mailseal: event loop of the master and smtpd processes; uvloop when installed.",
+    )
     master_service_disable: Param[tuple[str, ...]] = Param(
         ListKind(), "", "master.cf services (name/type) to leave switched off."
     )
