@@ -28,6 +28,29 @@ def test_silent_client_after_starttls_is_cut_off_by_starttls_timeout(servers: Se
         started = time.monotonic()
         assert smtp.closed(10)  # implicit TLS: the same deadline before the greeting
         assert time.monotonic() - started < 5
+    instance.process.wait_log(
+        r"submissions/smtpd\[\d+\]: SSL_accept error from \S+\[127\.0\.0\.1\]: lost connection"
+    )
+    instance.process.wait_log(r"lost connection after CONNECT from \S+\[127\.0\.0\.1\]")
+
+
+def test_plaintext_on_the_implicit_tls_port_fails_the_handshake_and_is_logged(
+    servers: Servers,
+) -> None:
+    """Wrapper mode's first transport is a TLS one: plaintext is a failed ClientHello."""
+    instance = servers.start()
+    with Dialogue(instance.ports.smtps) as smtp:
+        smtp.send("EHLO client.example.net\r\n")
+        assert smtp.closed(10)
+    instance.process.wait_log(
+        r"submissions/smtpd\[\d+\]: SSL_accept error from \S+\[127\.0\.0\.1\]: -1$"
+    )
+    instance.process.wait_log(r"warning: TLS library problem: .*wrong version number")
+    instance.process.wait_log(r"lost connection after CONNECT from \S+\[127\.0\.0\.1\]")
+    for _ in range(2):  # the workers serve the next clients as before
+        with Dialogue(instance.ports.smtps) as smtp:
+            smtp.starttls(client_context(), server_hostname="mail.example.test")
+            assert smtp.reply().code == 220
 
 
 def test_virtual_alias_is_expanded_and_logged_with_orig_to(servers: Servers) -> None:
