@@ -2,8 +2,9 @@
 
 ``event_loop = uvloop`` (the default) runs the master and the smtpd workers on
 uvloop, whose loop, transports and timers are compiled: with one or ten clients,
-where every command wakes a process from sleep, it took 10-15% less CPU per
-message than asyncio's pure-Python selector loop (docs/performance.md, "uvloop").
+where every command wakes a process from sleep, it took 6-13% less CPU per
+message than asyncio's pure-Python selector loop, and as much at 50 clients
+(docs/performance.md, "uvloop, measured again").
 Where uvloop is not installed (it is not built for every platform), or with
 ``event_loop = asyncio``, the standard loop runs; mailseal uses only public
 asyncio interfaces, so either works.
