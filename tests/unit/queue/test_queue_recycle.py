@@ -113,3 +113,28 @@ def test_a_large_file_is_deleted_not_kept(store: QueueStore, tmp_path: Path) -> 
     queue_id, _ = _delivered(store, b"x" * (recycle.MAX_SIZE + 1))
     assert not store.path(queue_id, QueueName.ACTIVE).exists()
     assert not (tmp_path / "queue" / recycle.RECYCLE_DIR).exists()  # nothing was kept
+
+
+def test_files_that_smtpd_took_make_room_before_anything_is_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queue manager sees only what it keeps; smtpd's takes free room it must find
+    # by looking again, not by deleting first (which threw away a third of the files).
+    monkeypatch.setattr(recycle, "LIMIT", 4)
+    monkeypatch.setattr(recycle, "_RECOUNT", 2)
+    base = str(tmp_path)
+    qmgr, smtpd = Recycler(base), Recycler(base)
+
+    def retire(name: str) -> None:
+        (tmp_path / name).write_bytes(b"delivered")
+        qmgr.retire(f"{base}/{name}", name)
+
+    for name in ("A", "B", "C", "D"):
+        retire(name)
+    for n in range(3):
+        assert smtpd.take(f"{base}/taken{n}")
+    retire("E")
+    kept = os.listdir(tmp_path / recycle.RECYCLE_DIR)
+    assert "E" in kept  # kept for reuse: the three taken left room
+    assert len(kept) == 2
+    assert not (tmp_path / "E").exists()
