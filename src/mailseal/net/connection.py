@@ -279,18 +279,20 @@ class Connection(asyncio.BufferedProtocol):
         self.ssl_object = new.get_extra_info("ssl_object")
 
     def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._close_unwrapped()
         if self._transport is not None:
             self._transport.close()
 
     def abort(self) -> None:
+        self._close_unwrapped()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _close_unwrapped(self) -> None:
+        """Close a wrapper-mode socket that never got its TLS transport."""
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        if self._transport is not None:
-            self._transport.abort()
 
 
 async def accepted(sock: socket.socket, *, tls_first: bool = False) -> Connection:
