@@ -59,8 +59,8 @@ class Recycler:
             if self._room <= 0 and (self._room < 0 or self._handled >= _RECOUNT):
                 # The room counts down only by what we keep; smtpd takes files
                 # meanwhile, so look again before deleting. Counting again only after
-                # _RECOUNT deletions deleted about a third of all delivered files under
-                # a steady load, with recycle/ far from full (docs/performance.md).
+                # _RECOUNT deletions deleted a sixth to a half of the delivered files
+                # under a steady load, with recycle/ far from full (docs/performance.md).
                 self._room = LIMIT - self._count()
                 self._handled = 0
             keep = self._room > 0

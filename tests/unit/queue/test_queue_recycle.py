@@ -119,7 +119,7 @@ def test_files_that_smtpd_took_make_room_before_anything_is_deleted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The queue manager sees only what it keeps; smtpd's takes free room it must find
-    # by looking again, not by deleting first (which threw away a third of the files).
+    # by looking again, not by deleting first (which threw away a sixth to a half of them).
     monkeypatch.setattr(recycle, "LIMIT", 4)
     monkeypatch.setattr(recycle, "_RECOUNT", 2)
     base = str(tmp_path)
