@@ -8,9 +8,9 @@ mode (``meets_2x``; the best of c=10 and c=50 over ``--reps`` rounds). The sink
 shares the 2 cores, so it uses an ECDSA P-256 certificate (its signature costs 1/25
 of RSA-2048's): the generator still does a full TLS 1.3 handshake and checks the
 signature, and the sink leaves it the CPU. The generator's own CPU per message is
-reported as well
-(``capacity_msgs_per_cpu_s``: messages per second of generator CPU, what one core
-of generator drives; ``capacity_ratio`` compares it with the best server rate).
+reported as well (``capacity_msgs_per_cpu_s``: messages per second of generator CPU,
+what one core of generator drives; ``capacity_ratio`` compares it with the best
+server rate).
 """
 
 from __future__ import annotations
